@@ -1,0 +1,350 @@
+//! The loop: gather events from every source, hand each to `State::update`, perform
+//! the effects it returns. Setup (config already resolved, `cargo metadata`, watch
+//! roots) happens before the loop; a setup error means nothing was started (exit 2).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tokio::io::AsyncWriteExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+use crate::builder::{self, Project};
+use crate::cargo::{CargoProject, RunTarget};
+use crate::classify::{Classifier, Inputs};
+use crate::event::{BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus};
+use crate::lines::LineReader;
+use crate::runner::{self, StdinSlot};
+use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
+use crate::state::{Options, State};
+use crate::supervisor;
+use crate::ui::Printer;
+use crate::watch::{self, WatchSpec};
+
+/// Everything resolved before anything starts.
+pub struct Prepared {
+    settings: Arc<Settings>,
+    project: Project,
+    watch: WatchSpec,
+    classifier: Classifier,
+}
+
+/// Resolve the project: `cargo metadata`, watch roots, classification rules. Errors
+/// here are setup errors: nothing has been started.
+pub fn prepare(settings: Settings) -> Result<Prepared> {
+    let project = match &settings.cargo_root {
+        Some(_) => Project::Cargo(Arc::new(CargoProject::load(
+            &settings.cwd,
+            &settings.build.cargo,
+        )?)),
+        None => Project::Command,
+    };
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut ignore_dirs = Vec::new();
+    let inputs = match &project {
+        Project::Cargo(cargo) => {
+            roots.push(cargo.workspace_root.clone());
+            roots.extend(cargo.package_roots.iter().cloned());
+            ignore_dirs.push(cargo.target_dir.clone());
+            Inputs::Cargo {
+                packages: cargo.package_roots.clone(),
+                example: matches!(cargo.target, RunTarget::Example(_)),
+            }
+        }
+        Project::Command => {
+            roots.push(settings.root.clone());
+            Inputs::Command {
+                include: settings.watch.include.clone(),
+            }
+        }
+    };
+    for path in &settings.watch.paths {
+        if !path.exists() {
+            bail!("watch path {} does not exist", path.display());
+        }
+        roots.push(path.clone());
+    }
+    let mut roots: Vec<PathBuf> = roots
+        .into_iter()
+        .map(|r| r.canonicalize().unwrap_or(r))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    // A root inside another root is already covered.
+    let all = roots.clone();
+    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    let ignore_dirs = ignore_dirs
+        .into_iter()
+        .map(|d: PathBuf| d.canonicalize().unwrap_or(d))
+        .collect();
+    let root = settings
+        .root
+        .canonicalize()
+        .unwrap_or(settings.root.clone());
+    let watch = WatchSpec {
+        roots,
+        root: root.clone(),
+        ignore_dirs,
+        ignore_globs: vec![
+            settings.watch.ignore.clone(),
+            settings.build.outputs.clone(),
+        ],
+        poll: settings.watch.poll,
+    };
+    let classifier = Classifier::new(root, inputs, settings.watch.rebuild.clone());
+    Ok(Prepared {
+        settings: Arc::new(settings),
+        project,
+        watch,
+        classifier,
+    })
+}
+
+/// Run until quit. Returns the exit code.
+pub fn run(prepared: Prepared) -> Result<i32> {
+    // One thread: every process is spawned from the main thread, which lives as long
+    // as hotrun does, so the helpers' parent-death signal fires only when hotrun dies.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_loop(prepared))
+}
+
+async fn run_loop(prepared: Prepared) -> Result<i32> {
+    let Prepared {
+        settings,
+        project,
+        watch,
+        classifier,
+    } = prepared;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    watch::start(watch, tx.clone())?;
+    listen_for_signals(tx.clone())?;
+    let stdin_slot = match settings.ui.mode {
+        Ui::Plain => {
+            let slot: StdinSlot = Default::default();
+            forward_stdin(slot.clone());
+            Some(slot)
+        }
+        Ui::Json => {
+            read_commands(tx.clone());
+            None
+        }
+    };
+
+    let options = Options {
+        debounce: settings.watch.debounce,
+        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce),
+        on_busy: settings.build.on_busy,
+        restart: settings.run.restart,
+        ready_grace: std::time::Duration::from_millis(200),
+        exit_after_builds: settings.exit_after_builds,
+    };
+    let mut state = State::new(options, classifier);
+    let mut effects = Effects {
+        printer: Printer::new(settings.ui.clone(), settings.root.clone()),
+        settings,
+        project,
+        tx,
+        builds: HashMap::new(),
+        apps: HashMap::new(),
+        stdin_slot,
+    };
+    if let Some(file) = &effects.settings.config_file {
+        effects.printer.report(&crate::event::Report::Info {
+            message: format!("config: {}", file.display()),
+        });
+    }
+    for effect in state.start(Instant::now()) {
+        if let Some(code) = effects.perform(effect) {
+            return Ok(code);
+        }
+    }
+    loop {
+        let deadline = state.next_deadline();
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => event,
+                None => bail!("every event source is gone"),
+            },
+            _ = sleep_until(deadline), if deadline.is_some() => Event::Tick,
+        };
+        match &event {
+            Event::BuildFinished { id, .. } => {
+                effects.builds.remove(id);
+            }
+            Event::AppExited { gen, .. } => {
+                effects.apps.remove(gen);
+            }
+            _ => {}
+        }
+        for effect in state.update(event, Instant::now()) {
+            if let Some(code) = effects.perform(effect) {
+                return Ok(code);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(at) = deadline {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// The side of the loop that touches the world.
+struct Effects {
+    settings: Arc<Settings>,
+    project: Project,
+    tx: UnboundedSender<Event>,
+    printer: Printer,
+    /// Build id → its helper's pid.
+    builds: HashMap<u64, u32>,
+    /// App generation → its helper's pid.
+    apps: HashMap<u64, u32>,
+    stdin_slot: Option<StdinSlot>,
+}
+
+impl Effects {
+    /// Perform one effect; `Some(code)` means exit now.
+    fn perform(&mut self, effect: Effect) -> Option<i32> {
+        match effect {
+            Effect::StartBuild { id, .. } => {
+                match builder::start(id, &self.settings, &self.project, self.tx.clone()) {
+                    Ok(Some(pid)) => {
+                        self.builds.insert(id, pid);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let message = format!("cannot start the build: {e:#}");
+                        let _ = self.tx.send(Event::BuildFinished {
+                            id,
+                            outcome: BuildOutcome {
+                                ok: false,
+                                cancelled: false,
+                                duration: Default::default(),
+                                diagnostics: vec![Diagnostic {
+                                    level: "error".into(),
+                                    message: message.clone(),
+                                    rendered: message,
+                                    file: None,
+                                    line: None,
+                                    column: None,
+                                }],
+                                executable: None,
+                                input_files: Vec::new(),
+                                input_dirs: Vec::new(),
+                            },
+                        });
+                    }
+                }
+            }
+            Effect::CancelBuild { id } => {
+                if let Some(pid) = self.builds.remove(&id) {
+                    supervisor::request_stop(pid);
+                }
+            }
+            Effect::SpawnApp { gen, executable } => {
+                match runner::start(
+                    gen,
+                    executable.as_deref(),
+                    &self.settings,
+                    &self.project,
+                    self.tx.clone(),
+                    self.stdin_slot.clone(),
+                ) {
+                    Ok(pid) => {
+                        self.apps.insert(gen, pid);
+                    }
+                    Err(e) => {
+                        let _ = self.tx.send(Event::Notice(format!("{e:#}")));
+                        let _ = self.tx.send(Event::AppExited {
+                            gen,
+                            status: ExitStatus {
+                                code: Some(127),
+                                signal: None,
+                            },
+                        });
+                    }
+                }
+            }
+            Effect::StopApp { gen } => {
+                if let Some(pid) = self.apps.get(&gen) {
+                    supervisor::request_stop(*pid);
+                }
+            }
+            Effect::Report(report) => self.printer.report(&report),
+            Effect::Exit(code) => {
+                // Whatever still runs (a cancelled build) is stopped by its helper
+                // when hotrun exits; ask now so it starts at once.
+                for pid in self.builds.values().chain(self.apps.values()) {
+                    supervisor::request_stop(*pid);
+                }
+                return Some(code);
+            }
+        }
+        None
+    }
+}
+
+fn listen_for_signals(tx: UnboundedSender<Event>) -> Result<()> {
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ] {
+        let mut stream = signal(kind).context("cannot listen for signals")?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(Event::Command(Command::Quit)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// `--ui json`: one-word commands on stdin.
+fn read_commands(tx: UnboundedSender<Event>) {
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(Some(tokio::io::stdin()));
+        while let Some(line) = lines.next().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event = match Command::parse(&line) {
+                Some(command) => Event::Command(command),
+                None => Event::Notice(format!(
+                    "unknown command `{}` on stdin (rebuild, restart, pause, resume, quit)",
+                    line.trim()
+                )),
+            };
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// `--ui plain`: stdin goes to the app (through a pipe, so an app in its own process
+/// group is never stopped by SIGTTIN).
+fn forward_stdin(slot: StdinSlot) {
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(Some(tokio::io::stdin()));
+        while let Some(mut line) = lines.next().await {
+            line.push('\n');
+            let mut guard = slot.lock().await;
+            if let Some(stdin) = guard.as_mut() {
+                if stdin.write_all(line.as_bytes()).await.is_err() {
+                    guard.take();
+                }
+            }
+        }
+    });
+}

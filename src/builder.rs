@@ -1,0 +1,329 @@
+//! Runs one build under the supervisor helper and turns what it prints into build
+//! events: Cargo's JSON messages into diagnostics and the executable path, a build
+//! command's output into one rendered diagnostic plus one per `path:line:col:` found.
+
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::cargo::{self, CargoProject, MessageCollector};
+use crate::event::{BuildOutcome, Diagnostic, Event, Executable};
+use crate::lines::LineReader;
+use crate::settings::Settings;
+use crate::supervisor::{self, Spec, Status};
+
+/// How to build this project.
+#[derive(Debug, Clone)]
+pub enum Project {
+    Cargo(Arc<CargoProject>),
+    Command,
+}
+
+/// Start build `id`; its events arrive on `tx`. Returns the helper's pid (to cancel it).
+pub fn start(
+    id: u64,
+    settings: &Settings,
+    project: &Project,
+    tx: UnboundedSender<Event>,
+) -> Result<Option<u32>> {
+    let started = Instant::now();
+    let mut env: Vec<(OsString, OsString)> = settings
+        .build
+        .env
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let spec = match project {
+        Project::Cargo(cargo) => {
+            env.push(("CARGO_TERM_PROGRESS_WHEN".into(), "never".into()));
+            if settings.ui.color {
+                env.push(("CARGO_TERM_COLOR".into(), "always".into()));
+            }
+            Spec {
+                program: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+                args: cargo.build_args(&settings.build.cargo),
+                env,
+                cwd: settings.cwd.clone(),
+                stop_signal: libc::SIGTERM,
+                stop_timeout: std::time::Duration::from_millis(500),
+                stdin: false,
+            }
+        }
+        Project::Command => {
+            let mut steps: Vec<String> = settings.build.before.clone();
+            steps.extend(settings.build.cmd.clone());
+            if steps.is_empty() {
+                // Nothing to build: a run command alone.
+                let _ = tx.send(Event::BuildFinished {
+                    id,
+                    outcome: outcome(true, started, Vec::new(), None),
+                });
+                return Ok(None);
+            }
+            // Each step through its own `sh -c`, stopping at the first failure.
+            let script = (1..=steps.len())
+                .map(|i| format!("sh -c \"${i}\""))
+                .collect::<Vec<_>>()
+                .join(" && ");
+            let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "sh".into()];
+            args.extend(steps.into_iter().map(OsString::from));
+            Spec {
+                program: "sh".into(),
+                args,
+                env,
+                cwd: settings.root.clone(),
+                stop_signal: libc::SIGTERM,
+                stop_timeout: std::time::Duration::from_millis(500),
+                stdin: false,
+            }
+        }
+    };
+    let mut helper = supervisor::spawn(&spec)?;
+    let pid = helper.child.id();
+    let project = project.clone();
+    tokio::spawn(async move {
+        let mut stdout = LineReader::new(helper.child.stdout.take());
+        let mut stderr = LineReader::new(helper.child.stderr.take());
+        let mut collector = MessageCollector::default();
+        let mut transcript = String::new();
+        let mut unexplained = String::new();
+        let send = |line: &str| {
+            for l in line.split('\n') {
+                let _ = tx.send(Event::BuildOutput {
+                    id,
+                    line: l.to_string(),
+                });
+            }
+        };
+        loop {
+            tokio::select! {
+                Some(line) = stdout.next() => match &project {
+                    Project::Cargo(c) => {
+                        if let Some(text) = collector.line(&line, &c.workspace_root, &c.target) {
+                            send(&text);
+                        }
+                    }
+                    Project::Command => {
+                        send(&line);
+                        transcript.push_str(&line);
+                        transcript.push('\n');
+                    }
+                },
+                Some(line) = stderr.next() => {
+                    send(&line);
+                    transcript.push_str(&line);
+                    transcript.push('\n');
+                    if !cargo::is_cargo_status(&line) {
+                        unexplained.push_str(&line);
+                        unexplained.push('\n');
+                    }
+                },
+                else => break,
+            }
+        }
+        let mut exit = None;
+        if let Some(status) = helper.status.as_mut() {
+            while let Ok(Some(line)) = status.next_line().await {
+                if let Some(Status::Exited(s)) = Status::parse(&line) {
+                    exit = Some(s);
+                }
+            }
+        }
+        let _ = helper.child.wait().await;
+        let success = exit.is_some_and(|s| s.success());
+        let result = match &project {
+            Project::Cargo(_) => {
+                let mut diagnostics = collector.diagnostics;
+                let executable = collector.executable.as_deref().and_then(stamp);
+                let ok = success && executable.is_some();
+                if !ok && !unexplained.trim().is_empty() {
+                    // Build-script panics, manifest errors: shown too.
+                    diagnostics.push(Diagnostic {
+                        level: "error".into(),
+                        message: first_line(&unexplained),
+                        rendered: unexplained,
+                        file: None,
+                        line: None,
+                        column: None,
+                    });
+                }
+                if success && executable.is_none() {
+                    diagnostics.push(plain_error(
+                        "cargo build succeeded but named no executable for the target",
+                    ));
+                }
+                let mut outcome = outcome(ok, started, diagnostics, executable.clone());
+                if let Some(exe) = &executable {
+                    if let Ok(inputs) = cargo::read_dep_info(&exe.path) {
+                        let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                            inputs.into_iter().partition(|p| p.is_dir());
+                        outcome.input_files = files;
+                        outcome.input_dirs = dirs;
+                    }
+                }
+                outcome
+            }
+            Project::Command => {
+                let mut diagnostics = Vec::new();
+                if !success {
+                    diagnostics.push(Diagnostic {
+                        level: "error".into(),
+                        message: first_line(&transcript),
+                        rendered: transcript.clone(),
+                        file: None,
+                        line: None,
+                        column: None,
+                    });
+                    diagnostics.extend(locations(&transcript));
+                }
+                outcome(success, started, diagnostics, None)
+            }
+        };
+        let _ = tx.send(Event::BuildFinished {
+            id,
+            outcome: result,
+        });
+    });
+    Ok(pid)
+}
+
+fn outcome(
+    ok: bool,
+    started: Instant,
+    diagnostics: Vec<Diagnostic>,
+    executable: Option<Executable>,
+) -> BuildOutcome {
+    BuildOutcome {
+        ok,
+        cancelled: false,
+        duration: started.elapsed(),
+        diagnostics,
+        executable,
+        input_files: Vec::new(),
+        input_dirs: Vec::new(),
+    }
+}
+
+fn plain_error(message: &str) -> Diagnostic {
+    Diagnostic {
+        level: "error".into(),
+        message: message.into(),
+        rendered: message.into(),
+        file: None,
+        line: None,
+        column: None,
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let plain = crate::ui::strip_ansi(text);
+    plain
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("build failed")
+        .trim()
+        .to_string()
+}
+
+/// Path, size, mtime and inode of a built executable.
+pub fn stamp(path: &Path) -> Option<Executable> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Executable {
+        path: path.to_path_buf(),
+        size: meta.len(),
+        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        inode: meta.ino(),
+    })
+}
+
+/// One diagnostic per `path:line:col:` or `path:line:` location in a tool's output
+/// (gcc, clang, go, zig, tsc… all print them).
+pub fn locations(text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        let line = crate::ui::strip_ansi(raw);
+        if let Some(d) = location(&line) {
+            out.push(Diagnostic {
+                rendered: raw.to_string(),
+                ..d
+            });
+        }
+    }
+    out
+}
+
+fn location(line: &str) -> Option<Diagnostic> {
+    let trimmed = line.trim_start();
+    // The path is the first word; it must look like a file (a dot or a slash).
+    let word_end = trimmed
+        .find(|c: char| c.is_whitespace())
+        .unwrap_or(trimmed.len());
+    let word = &trimmed[..word_end];
+    let mut parts = word.split(':');
+    let file = parts.next()?;
+    if file.is_empty() || !(file.contains('.') || file.contains('/')) {
+        return None;
+    }
+    let line_no: u32 = parts.next()?.parse().ok()?;
+    let next = parts.next()?;
+    let (column, rest_start) = match next.parse::<u32>() {
+        Ok(col) => (Some(col), parts.next()),
+        Err(_) => (None, Some(next)),
+    };
+    // `path:line:` must end in a colon (the rest of the word is empty).
+    if rest_start.is_none_or(|r| !r.is_empty()) || parts.next().is_some() {
+        return None;
+    }
+    let message = trimmed[word_end..].trim().to_string();
+    let lower = message.to_ascii_lowercase();
+    let level = if lower.starts_with("warning") {
+        "warning"
+    } else if lower.starts_with("note") {
+        "note"
+    } else {
+        "error"
+    };
+    Some(Diagnostic {
+        level: level.into(),
+        message,
+        rendered: String::new(),
+        file: Some(file.trim_start_matches("./").to_string()),
+        line: Some(line_no),
+        column,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_compiler_locations() {
+        let text = "server.c: In function 'main':\nserver.c:12:5: error: expected ';' before 'return'\n./main.go:7:2: undefined: x\nsrc/app.zig:3: warning: unused\nhttp://example.com:80/ is not a location\nnothing here\n";
+        let found = locations(text);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|d| {
+                (
+                    d.file.clone().unwrap(),
+                    d.line.unwrap(),
+                    d.column,
+                    d.level.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("server.c".into(), 12, Some(5), "error".into()),
+                ("main.go".into(), 7, Some(2), "error".into()),
+                ("src/app.zig".into(), 3, None, "warning".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Decides what a changed path means (brief §2, Classify): a build input, or something
+//! hotrun notes and leaves alone. A pure function of the path and what hotrun knows —
+//! the package roots, the last build's dep-info and the configured globs. No I/O.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+
+use crate::event::ChangeKind;
+
+/// How build inputs are recognised.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// A Cargo project: source files of these packages, dep-info, manifests.
+    Cargo {
+        /// Manifest directories of the workspace members and local path dependencies.
+        packages: Vec<PathBuf>,
+        /// Running an example: `examples/` files of its package are inputs too.
+        example: bool,
+    },
+    /// A command-built project: `watch.include` globs, or every non-ignored file.
+    Command { include: Option<GlobSet> },
+}
+
+/// Everything classification needs; owned by the state, updated after each build.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    root: PathBuf,
+    inputs: Inputs,
+    rebuild: GlobSet,
+    /// Files (and directories) the last successful build read.
+    dep_files: HashSet<PathBuf>,
+    dep_dirs: Vec<PathBuf>,
+}
+
+impl Classifier {
+    pub fn new(root: PathBuf, inputs: Inputs, rebuild: GlobSet) -> Classifier {
+        Classifier {
+            root,
+            inputs,
+            rebuild,
+            dep_files: HashSet::new(),
+            dep_dirs: Vec::new(),
+        }
+    }
+
+    /// Record what the last successful build read. Directories (a `rerun-if-changed`
+    /// may name one) cover every file below them.
+    pub fn set_dep_info(&mut self, files: &[PathBuf], dirs: &[PathBuf]) {
+        self.dep_files = files.iter().cloned().collect();
+        self.dep_dirs = dirs.to_vec();
+    }
+
+    /// `last_failed`: while the last build failed its dep-info is stale, so every change
+    /// under a package counts as a build input.
+    pub fn classify(&self, path: &Path, last_failed: bool) -> ChangeKind {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        if self.rebuild.is_match(rel) {
+            return ChangeKind::Build;
+        }
+        match &self.inputs {
+            Inputs::Command { include } => match include {
+                Some(globs) if !globs.is_match(rel) => ChangeKind::Other,
+                _ => ChangeKind::Build,
+            },
+            Inputs::Cargo { packages, example } => {
+                if self.dep_files.contains(path)
+                    || self.dep_dirs.iter().any(|d| path.starts_with(d))
+                {
+                    return ChangeKind::Build;
+                }
+                let Some(package) = packages
+                    .iter()
+                    .filter(|p| path.starts_with(p))
+                    .max_by_key(|p| p.components().count())
+                else {
+                    return ChangeKind::Other;
+                };
+                if last_failed {
+                    return ChangeKind::Build;
+                }
+                let in_package = path.strip_prefix(package).unwrap_or(path);
+                if cargo_input(in_package, *example) {
+                    ChangeKind::Build
+                } else {
+                    ChangeKind::Other
+                }
+            }
+        }
+    }
+}
+
+/// A path relative to its package root that Cargo would rebuild for.
+fn cargo_input(rel: &Path, example: bool) -> bool {
+    let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if matches!(name, "Cargo.toml" | "Cargo.lock" | "build.rs") {
+        return true;
+    }
+    if rel.starts_with(".cargo") && (name == "config.toml" || name == "config") {
+        return true;
+    }
+    if rel.extension().and_then(|e| e.to_str()) != Some("rs") {
+        return false;
+    }
+    let first = rel
+        .components()
+        .next()
+        .and_then(|c| c.as_os_str().to_str())
+        .unwrap_or("");
+    match first {
+        "tests" | "benches" => false,
+        "examples" => example,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::GlobSetBuilder;
+
+    fn cargo(example: bool) -> Classifier {
+        Classifier::new(
+            PathBuf::from("/ws"),
+            Inputs::Cargo {
+                packages: vec![
+                    PathBuf::from("/ws"),
+                    PathBuf::from("/ws/crates/lib"),
+                    PathBuf::from("/dep"),
+                ],
+                example,
+            },
+            GlobSetBuilder::new().build().unwrap(),
+        )
+    }
+
+    #[test]
+    fn rust_sources_and_manifests_are_build_inputs() {
+        let c = cargo(false);
+        for p in [
+            "/ws/src/main.rs",
+            "/ws/crates/lib/src/a/b.rs",
+            "/dep/src/lib.rs",
+            "/ws/Cargo.toml",
+            "/ws/Cargo.lock",
+            "/dep/build.rs",
+        ] {
+            assert_eq!(c.classify(Path::new(p), false), ChangeKind::Build, "{p}");
+        }
+    }
+
+    #[test]
+    fn tests_benches_examples_and_docs_are_other() {
+        let c = cargo(false);
+        for p in [
+            "/ws/tests/it.rs",
+            "/ws/benches/b.rs",
+            "/ws/examples/e.rs",
+            "/ws/README.md",
+            "/ws/crates/lib/tests/x.rs",
+            "/elsewhere/src/main.rs",
+        ] {
+            assert_eq!(c.classify(Path::new(p), false), ChangeKind::Other, "{p}");
+        }
+        assert_eq!(
+            cargo(true).classify(Path::new("/ws/examples/e.rs"), false),
+            ChangeKind::Build
+        );
+    }
+
+    #[test]
+    fn dep_info_files_and_dirs_are_build_inputs() {
+        let mut c = cargo(false);
+        c.set_dep_info(
+            &[PathBuf::from("/ws/src/page.html")],
+            &[PathBuf::from("/ws/data")],
+        );
+        assert_eq!(
+            c.classify(Path::new("/ws/data/x/y.txt"), false),
+            ChangeKind::Build
+        );
+        assert_eq!(
+            c.classify(Path::new("/ws/src/page.html"), false),
+            ChangeKind::Build
+        );
+        assert_eq!(
+            c.classify(Path::new("/ws/src/other.html"), false),
+            ChangeKind::Other
+        );
+    }
+
+    #[test]
+    fn after_a_failed_build_everything_in_a_package_rebuilds() {
+        let c = cargo(false);
+        assert_eq!(
+            c.classify(Path::new("/ws/src/page.html"), true),
+            ChangeKind::Build
+        );
+        assert_eq!(
+            c.classify(Path::new("/elsewhere/x"), true),
+            ChangeKind::Other
+        );
+    }
+
+    #[test]
+    fn command_projects_use_include_globs() {
+        let all = Classifier::new(
+            PathBuf::from("/p"),
+            Inputs::Command { include: None },
+            GlobSet::empty(),
+        );
+        assert_eq!(
+            all.classify(Path::new("/p/main.go"), false),
+            ChangeKind::Build
+        );
+        let mut b = GlobSetBuilder::new();
+        b.add(globset::Glob::new("**/*.go").unwrap());
+        let go = Classifier::new(
+            PathBuf::from("/p"),
+            Inputs::Command {
+                include: Some(b.build().unwrap()),
+            },
+            GlobSet::empty(),
+        );
+        assert_eq!(
+            go.classify(Path::new("/p/cmd/main.go"), false),
+            ChangeKind::Build
+        );
+        assert_eq!(
+            go.classify(Path::new("/p/README.md"), false),
+            ChangeKind::Other
+        );
+    }
+}

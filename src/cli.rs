@@ -1,0 +1,137 @@
+//! The command line, as clap parses it: raw input only. Nothing here is resolved or
+//! validated beyond its shape; `settings` merges it with the config file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  hotrun                          build, run and watch the Cargo app here
+  hotrun -- --port 3000           arguments after -- go to the app, as with cargo run
+  hotrun --bin api --release      pick the binary and profile like cargo run
+  hotrun --build-cmd 'go build -o app .' --run-cmd ./app
+  hotrun --ui json                one JSON event per line, for editors and tools
+
+Exit codes:
+  0  quit on request (q, Ctrl-C, SIGTERM, or `quit` on stdin in --ui json)
+  1  hotrun failed while running (lost its watcher, …)
+  2  usage or configuration error: nothing was started";
+
+/// A development hot-reload runner for web apps: builds, runs, watches and swaps.
+#[derive(Debug, Parser)]
+#[command(name = "hotrun", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    #[command(flatten)]
+    pub watch: WatchArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Quit after this many builds finished and the app settled (for tests).
+    #[arg(long, hide = true, value_name = "N")]
+    pub exit_after_builds: Option<u32>,
+
+    /// Arguments for the app (replace `run.args`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub app_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cargo options (as for cargo run)")]
+pub struct CargoArgs {
+    /// Package to run.
+    #[arg(short = 'p', long, value_name = "SPEC")]
+    pub package: Option<String>,
+    /// Binary to run.
+    #[arg(long, value_name = "NAME", conflicts_with = "example")]
+    pub bin: Option<String>,
+    /// Example to run.
+    #[arg(long, value_name = "NAME")]
+    pub example: Option<String>,
+    /// Build in release mode.
+    #[arg(long, conflicts_with = "profile")]
+    pub release: bool,
+    /// Build with this profile.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Features to activate (comma or space separated; repeatable).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the default feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Directory for build artifacts.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Project")]
+pub struct ProjectArgs {
+    /// Config file to use instead of the nearest .hotrun.toml.
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Build command, run through `sh -c` (replaces cargo build).
+    #[arg(long, value_name = "CMD")]
+    pub build_cmd: Option<String>,
+    /// Run command, run through `sh -c` (replaces running the Cargo binary).
+    #[arg(long, value_name = "CMD")]
+    pub run_cmd: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Watching")]
+pub struct WatchArgs {
+    /// Also watch this path (repeatable; adds to `watch.paths`).
+    #[arg(short = 'w', long = "watch", value_name = "PATH")]
+    pub watch: Vec<PathBuf>,
+    /// Ignore paths matching this glob (repeatable; adds to `watch.ignore`).
+    #[arg(short = 'i', long = "ignore", value_name = "GLOB")]
+    pub ignore: Vec<String>,
+    /// Settle window after the last change before building (e.g. 30ms, 1s).
+    #[arg(long, value_name = "DUR")]
+    pub debounce: Option<String>,
+    /// Poll for changes instead of using OS notifications [default interval: 500ms].
+    #[arg(long, value_name = "DUR", num_args = 0..=1, default_missing_value = "")]
+    pub poll: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// How to show progress [default: plain; json for tools].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub ui: Option<UiMode>,
+    /// When to use colours.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// Say more (classification of every change).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UiMode {
+    Auto,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,226 @@
+//! The vocabulary between modules: every source turns what it sees into an [`Event`],
+//! and [`crate::state::State::update`] answers with [`Effect`]s for the loop to perform.
+//!
+//! Nothing here does I/O; these are plain data types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Something that happened, from any source.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Files changed on disk (already filtered by ignore rules and content hashes).
+    Changed(Vec<PathBuf>),
+    /// Every directory is watched; changes count from now on.
+    Watching {
+        roots: Vec<PathBuf>,
+        directories: usize,
+        polling: Option<Duration>,
+    },
+    /// The watcher lost events (queue overflow): anything may have changed.
+    Rescan,
+    /// A run-time problem that hotrun works around (fallback to polling, an unreadable
+    /// env file…): shown once, as json `error`.
+    Notice(String),
+    /// A run-time problem that ends hotrun (exit code 1).
+    Fatal(String),
+    /// The earliest deadline the state asked for has passed.
+    Tick,
+    /// A line of build output.
+    BuildOutput { id: u64, line: String },
+    /// The build process ended (or could not start).
+    BuildFinished { id: u64, outcome: BuildOutcome },
+    /// The app's process is running with this pid.
+    AppStarted { gen: u64, pid: u32 },
+    /// A line the app printed.
+    AppOutput { stream: Stream, line: String },
+    /// The app (and everything it started) is gone.
+    AppExited { gen: u64, status: ExitStatus },
+    /// A user command: a key, a json stdin word, or a signal.
+    Command(Command),
+}
+
+/// What the user can ask for, from the keyboard, json stdin or a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Rebuild,
+    Restart,
+    Pause,
+    Resume,
+    Quit,
+}
+
+impl Command {
+    /// The one-word form read from stdin in `--ui json`.
+    pub fn parse(word: &str) -> Option<Command> {
+        Some(match word.trim() {
+            "rebuild" => Command::Rebuild,
+            "restart" => Command::Restart,
+            "pause" => Command::Pause,
+            "resume" => Command::Resume,
+            "quit" => Command::Quit,
+            _ => return None,
+        })
+    }
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Build,
+    AppStdout,
+    AppStderr,
+}
+
+/// How a process ended: an exit code or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ExitStatus {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "code {code}"),
+            (None, Some(sig)) => write!(f, "signal {}", crate::signal_name(sig)),
+            (None, None) => write!(f, "unknown status"),
+        }
+    }
+}
+
+/// One compiler or build-tool message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub level: String,
+    pub message: String,
+    /// The text as the tool printed it (ANSI colours kept).
+    pub rendered: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// Identity of a built executable: when all four match the running one, there is no swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executable {
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+/// The result of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutcome {
+    pub ok: bool,
+    /// Killed because a newer change superseded it.
+    pub cancelled: bool,
+    pub duration: Duration,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The executable to run (Cargo builds); `None` for command builds.
+    pub executable: Option<Executable>,
+    /// Every file the build read (Cargo dep-info), for classifying later changes.
+    pub input_files: Vec<PathBuf>,
+    /// Directories the build depends on as a whole (a `rerun-if-changed` directory).
+    pub input_dirs: Vec<PathBuf>,
+}
+
+impl BuildOutcome {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == "error" || d.level.starts_with("error:"))
+            .count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == "warning")
+            .count()
+    }
+}
+
+/// How a change was classified (brief §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Build,
+    Other,
+}
+
+/// Something for the user interface to show; each maps to one json event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    Watching {
+        roots: Vec<PathBuf>,
+        directories: usize,
+        polling: Option<Duration>,
+    },
+    Change {
+        paths: Vec<PathBuf>,
+        kind: ChangeKind,
+    },
+    BuildStarted {
+        files: Vec<PathBuf>,
+    },
+    BuildFinished {
+        outcome: BuildOutcome,
+    },
+    BuildCancelled,
+    AppStarted {
+        pid: u32,
+    },
+    AppReady {
+        after: Duration,
+    },
+    AppExited {
+        status: ExitStatus,
+        /// True when hotrun stopped it (a swap or quit), false when it exited by itself.
+        requested: bool,
+    },
+    Output {
+        stream: Stream,
+        line: String,
+    },
+    /// A run-time problem worth a line (json `error`).
+    Error {
+        message: String,
+    },
+    /// Plain-mode information with no json event of its own.
+    Info {
+        message: String,
+    },
+}
+
+/// What the loop must do; produced only by `State::update`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    StartBuild {
+        id: u64,
+        files: Vec<PathBuf>,
+    },
+    CancelBuild {
+        id: u64,
+    },
+    /// Start generation `gen` of the app; `executable` is the Cargo binary, if any.
+    SpawnApp {
+        gen: u64,
+        executable: Option<PathBuf>,
+    },
+    /// Ask generation `gen` to stop (stop signal, timeout, then SIGKILL).
+    StopApp {
+        gen: u64,
+    },
+    Report(Report),
+    Exit(i32),
+}

@@ -1,0 +1,45 @@
+//! hotrun: build, run, watch and swap a web app on every save.
+
+mod app;
+mod builder;
+mod cargo;
+mod classify;
+mod cli;
+mod config;
+mod event;
+mod lines;
+mod runner;
+mod settings;
+mod state;
+mod supervisor;
+mod ui;
+mod watch;
+
+use clap::Parser;
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == supervisor::MODE) {
+        supervisor::main(&args[2..]);
+    }
+    let cli = cli::Cli::parse();
+    let prepared = match settings::Settings::load(cli).and_then(app::prepare) {
+        Ok(p) => p,
+        Err(e) => exit(2, e),
+    };
+    match app::run(prepared) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => exit(1, e),
+    }
+}
+
+fn exit(code: i32, error: anyhow::Error) -> ! {
+    eprintln!("hotrun: error: {error:#}");
+    std::process::exit(code)
+}
+
+/// `SIGTERM` for 15, or the number when it names no signal.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string())
+}

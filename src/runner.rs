@@ -1,0 +1,201 @@
+//! Starts one app generation under the supervisor helper, with the environment
+//! `cargo run` would give it plus `run.env_file` and `run.env`, and turns what happens
+//! to it into app events. Stopping is the helper's job (see `supervisor`).
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::process::ChildStdin;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Mutex;
+
+use crate::builder::Project;
+use crate::event::{Event, ExitStatus, Stream};
+use crate::lines::LineReader;
+use crate::settings::Settings;
+use crate::supervisor::{self, Spec, Status};
+
+/// Where hotrun's stdin goes in plain mode: the current app's stdin pipe.
+pub type StdinSlot = Arc<Mutex<Option<ChildStdin>>>;
+
+/// Start generation `gen`; returns the helper's pid (to stop it).
+pub fn start(
+    gen: u64,
+    executable: Option<&Path>,
+    settings: &Settings,
+    project: &Project,
+    tx: UnboundedSender<Event>,
+    stdin_slot: Option<StdinSlot>,
+) -> Result<u32> {
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    if let Project::Cargo(cargo) = project {
+        env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
+    }
+    for file in &settings.run.env_files {
+        // Re-read at every start, so an edited .env takes effect with the next swap.
+        match std::fs::read_to_string(file) {
+            Ok(text) => env.extend(
+                parse_env_file(&text)
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into())),
+            ),
+            Err(e) => {
+                let _ = tx.send(Event::Notice(format!(
+                    "cannot read env file {}: {e}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    env.extend(settings.run.env.iter().map(|(k, v)| (k.into(), v.into())));
+
+    let (program, args): (OsString, Vec<OsString>) = match (&settings.run.cmd, executable) {
+        (Some(cmd), _) => {
+            // `exec` so the command is the process hotrun signals, unless it is a
+            // compound shell line.
+            let script = if cmd.contains(['&', '|', ';', '\n', '(']) {
+                format!("{cmd} \"$@\"")
+            } else {
+                format!("exec {cmd} \"$@\"")
+            };
+            let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "sh".into()];
+            args.extend(settings.run.args.iter().map(OsString::from));
+            ("sh".into(), args)
+        }
+        (None, Some(exe)) => (
+            exe.as_os_str().to_owned(),
+            settings.run.args.iter().map(OsString::from).collect(),
+        ),
+        (None, None) => anyhow::bail!("nothing to run: no run command and no executable"),
+    };
+    let spec = Spec {
+        program,
+        args,
+        env,
+        cwd: settings.run.cwd.clone(),
+        stop_signal: settings.run.stop_signal,
+        stop_timeout: settings.run.stop_timeout,
+        stdin: stdin_slot.is_some(),
+    };
+    let mut helper = supervisor::spawn(&spec).context("cannot start the app")?;
+    let pid = helper
+        .child
+        .id()
+        .context("the app's supervisor exited at once")?;
+    let stdin = helper.child.stdin.take();
+    tokio::spawn(async move {
+        if let (Some(slot), Some(stdin)) = (&stdin_slot, stdin) {
+            *slot.lock().await = Some(stdin);
+        }
+        let mut stdout = LineReader::new(helper.child.stdout.take());
+        let mut stderr = LineReader::new(helper.child.stderr.take());
+        let mut status_lines = helper.status.take();
+        let mut exit: Option<ExitStatus> = None;
+        let mut status_open = status_lines.is_some();
+        loop {
+            tokio::select! {
+                Some(line) = stdout.next() => {
+                    let _ = tx.send(Event::AppOutput { stream: Stream::AppStdout, line });
+                }
+                Some(line) = stderr.next() => {
+                    let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
+                }
+                line = next_status(&mut status_lines), if status_open => match line.as_deref().and_then(Status::parse) {
+                    Some(Status::Started(pid)) => {
+                        let _ = tx.send(Event::AppStarted { gen, pid });
+                    }
+                    Some(Status::Failed(message)) => {
+                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line: format!("hotrun: {message}") });
+                    }
+                    Some(Status::Exited(s)) => exit = Some(s),
+                    None => if line.is_none() { status_open = false },
+                },
+                else => break,
+            }
+        }
+        if let Some(slot) = &stdin_slot {
+            slot.lock().await.take();
+        }
+        let waited = helper.child.wait().await;
+        let status = exit.unwrap_or_else(|| {
+            // The helper itself died (killed from outside): report what we know.
+            let code = waited.ok().and_then(|s| s.code());
+            ExitStatus { code, signal: None }
+        });
+        let _ = tx.send(Event::AppExited { gen, status });
+    });
+    Ok(pid)
+}
+
+async fn next_status(lines: &mut Option<supervisor::StatusReader>) -> Option<String> {
+    lines.as_mut()?.next_line().await.ok().flatten()
+}
+
+/// `.env` syntax: `KEY=value`, optional `export `, `#` comments, single quotes taken
+/// literally, double quotes with `\n`, `\"` and `\\` escapes.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            continue;
+        }
+        let value = value.trim();
+        let value = if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
+        {
+            inner.to_string()
+        } else if let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            let mut s = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some(other) => s.push(other),
+                        None => s.push('\\'),
+                    }
+                } else {
+                    s.push(c);
+                }
+            }
+            s
+        } else {
+            // Unquoted: a ` #` starts a comment.
+            value.split(" #").next().unwrap_or("").trim().to_string()
+        };
+        out.push((key.to_string(), value));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files() {
+        let text =
+            "# comment\nA=1\nexport B = two \nC='lit $x'\nD=\"a\\nb\"\nE=x # note\nbad line\n";
+        let vars = parse_env_file(text);
+        assert_eq!(
+            vars,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two".into()),
+                ("C".into(), "lit $x".into()),
+                ("D".into(), "a\nb".into()),
+                ("E".into(), "x".into()),
+            ]
+        );
+    }
+}

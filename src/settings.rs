@@ -1,0 +1,532 @@
+//! Resolved settings: the command line merged over the config file merged over the
+//! defaults, with globs compiled, paths made absolute and durations parsed. Built once
+//! at start and never changed; only `Settings` travels through the program.
+//!
+//! Merge rules (brief §1): flags override the file, the file overrides defaults;
+//! list-valued flags (`-w`, `-i`) add to the file's lists; `-- ARGS` replaces `run.args`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use toml::Spanned;
+
+use crate::cli::{Cli, ColorChoice, UiMode};
+use crate::config::{
+    self, DurationValue, Loaded, OnBusyValue, PollValue, RestartValue, SignalValue,
+};
+use crate::state::{OnBusy, RestartPolicy};
+
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(30);
+pub const DEBOUNCE_CAP: Duration = Duration::from_secs(1);
+pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where hotrun was started.
+    pub cwd: PathBuf,
+    /// What relative paths and globs are relative to.
+    pub root: PathBuf,
+    pub config_file: Option<PathBuf>,
+    /// The Cargo workspace root, when this is a Cargo project built by Cargo.
+    pub cargo_root: Option<PathBuf>,
+    pub build: BuildSettings,
+    pub run: RunSettings,
+    pub watch: WatchSettings,
+    pub ui: UiSettings,
+    pub exit_after_builds: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub cmd: Option<String>,
+    pub before: Vec<String>,
+    /// Files the build writes: never watched.
+    pub outputs: GlobSet,
+    pub cargo: CargoSelection,
+    pub on_busy: OnBusy,
+    pub env: Vec<(String, String)>,
+}
+
+/// What `cargo run` would be told.
+#[derive(Debug, Clone, Default)]
+pub struct CargoSelection {
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    pub example: Option<String>,
+    pub release: bool,
+    pub profile: Option<String>,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub target_dir: Option<PathBuf>,
+    pub cargo_args: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub cmd: Option<String>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub env_files: Vec<PathBuf>,
+    pub cwd: PathBuf,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub restart: RestartPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// Extra paths to watch, absolute.
+    pub paths: Vec<PathBuf>,
+    pub ignore: GlobSet,
+    pub include: Option<GlobSet>,
+    pub rebuild: GlobSet,
+    pub debounce: Duration,
+    pub poll: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ui {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct UiSettings {
+    pub mode: Ui,
+    pub color: bool,
+    pub verbose: bool,
+}
+
+impl Settings {
+    /// Read the config file (found or named) and merge the command line over it.
+    pub fn load(cli: Cli) -> Result<Settings> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let cargo_root = locate_cargo_workspace(&cwd);
+        let config_path = match &cli.project.config {
+            Some(path) => {
+                let path = cwd.join(path);
+                if !path.is_file() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                Some(path)
+            }
+            None => config::discover(&cwd, cargo_root.as_deref()),
+        };
+        let loaded = match &config_path {
+            Some(path) => Some(config::load(path)?),
+            None => None,
+        };
+        resolve(cli, cwd, cargo_root, loaded)
+    }
+}
+
+fn resolve(
+    cli: Cli,
+    cwd: PathBuf,
+    cargo_root: Option<PathBuf>,
+    loaded: Option<Loaded>,
+) -> Result<Settings> {
+    let root = match (&loaded, &cargo_root) {
+        (Some(l), _) => l
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.clone()),
+        (None, Some(r)) => r.clone(),
+        (None, None) => cwd.clone(),
+    };
+    let empty = Loaded {
+        path: PathBuf::from(config::FILE_NAME),
+        text: String::new(),
+        config: Default::default(),
+    };
+    let file = loaded.as_ref().unwrap_or(&empty);
+    let fc = &file.config;
+    let (b, r, w, u) = (&fc.build, &fc.run, &fc.watch, &fc.ui);
+
+    let build_cmd = cli.project.build_cmd.clone().or_else(|| b.cmd.clone());
+    let run_cmd = cli.project.run_cmd.clone().or_else(|| r.cmd.clone());
+    // A build command takes over from Cargo; a run command alone runs what Cargo built.
+    let cargo_root = if build_cmd.is_some() {
+        None
+    } else {
+        cargo_root
+    };
+    if cargo_root.is_none() && run_cmd.is_none() {
+        bail!(
+            "no Cargo.toml here or above {}, and no run command: set `run.cmd` (and `build.cmd`) in {} or pass --run-cmd",
+            cwd.display(),
+            config::FILE_NAME
+        );
+    }
+
+    let mut features: Vec<String> = b.features.clone().map(|f| f.into_vec()).unwrap_or_default();
+    features.extend(cli.cargo.features.iter().cloned());
+    let features = features
+        .iter()
+        .flat_map(|f| f.split([',', ' ']))
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let release = cli.cargo.release || b.release.unwrap_or(false);
+    let profile = cli.cargo.profile.clone().or_else(|| {
+        if cli.cargo.release {
+            None
+        } else {
+            b.profile.clone()
+        }
+    });
+    let cargo = CargoSelection {
+        package: cli.cargo.package.clone().or_else(|| b.package.clone()),
+        bin: cli.cargo.bin.clone().or_else(|| {
+            if cli.cargo.example.is_some() {
+                None
+            } else {
+                b.bin.clone()
+            }
+        }),
+        example: cli.cargo.example.clone().or_else(|| {
+            if cli.cargo.bin.is_some() {
+                None
+            } else {
+                b.example.clone()
+            }
+        }),
+        release: release && profile.is_none(),
+        profile,
+        features,
+        all_features: cli.cargo.all_features || b.all_features.unwrap_or(false),
+        no_default_features: cli.cargo.no_default_features
+            || b.no_default_features.unwrap_or(false),
+        target_dir: cli
+            .cargo
+            .target_dir
+            .as_ref()
+            .map(|p| cwd.join(p))
+            .or_else(|| b.target_dir.as_ref().map(|p| root.join(p))),
+        cargo_args: b.cargo_args.clone().unwrap_or_default(),
+    };
+
+    let outputs = compile_globs(file, b.outputs.as_deref().unwrap_or(&[]), &[])?;
+    let build = BuildSettings {
+        cmd: build_cmd,
+        before: b.before.clone().unwrap_or_default(),
+        outputs,
+        cargo,
+        on_busy: match b.on_busy {
+            Some(OnBusyValue::Queue) => OnBusy::Queue,
+            _ => OnBusy::Restart,
+        },
+        env: b.env.clone().unwrap_or_default().into_iter().collect(),
+    };
+
+    let stop_signal = match &r.stop_signal {
+        Some(s) => parse_signal(s.get_ref()).map_err(|e| file.error_at(s.span(), &e))?,
+        None => libc::SIGTERM,
+    };
+    let stop_timeout = match &r.stop_timeout {
+        Some(d) => file_duration(file, d)?,
+        None => Duration::from_secs(5),
+    };
+    let run = RunSettings {
+        cmd: run_cmd,
+        args: if cli.app_args.is_empty() {
+            r.args.clone().unwrap_or_default()
+        } else {
+            cli.app_args.clone()
+        },
+        env: r.env.clone().unwrap_or_default().into_iter().collect(),
+        env_files: r
+            .env_file
+            .clone()
+            .map(|f| f.into_vec())
+            .unwrap_or_default()
+            .iter()
+            .map(|f| root.join(f))
+            .collect(),
+        cwd: r
+            .cwd
+            .as_ref()
+            .map(|c| root.join(c))
+            .unwrap_or_else(|| cwd.clone()),
+        stop_signal,
+        stop_timeout,
+        restart: match r.restart {
+            Some(RestartValue::OnFailure) => RestartPolicy::OnFailure,
+            Some(RestartValue::Always) => RestartPolicy::Always,
+            _ => RestartPolicy::Never,
+        },
+    };
+
+    let debounce = match (&cli.watch.debounce, &w.debounce) {
+        (Some(text), _) => parse_duration(text).map_err(|e| anyhow!("--debounce: {e}"))?,
+        (None, Some(d)) => file_duration(file, d)?,
+        (None, None) => DEFAULT_DEBOUNCE,
+    };
+    let poll = match (&cli.watch.poll, &w.poll) {
+        (Some(text), _) if text.is_empty() => Some(DEFAULT_POLL),
+        (Some(text), _) => Some(parse_duration(text).map_err(|e| anyhow!("--poll: {e}"))?),
+        (None, Some(p)) => match p.get_ref() {
+            PollValue::Enabled(true) => Some(DEFAULT_POLL),
+            PollValue::Enabled(false) => None,
+            PollValue::Interval(d) => {
+                Some(duration_value(d).map_err(|e| file.error_at(p.span(), &e))?)
+            }
+        },
+        (None, None) => None,
+    };
+    let mut paths: Vec<PathBuf> = w
+        .paths
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| root.join(p))
+        .collect();
+    paths.extend(cli.watch.watch.iter().map(|p| cwd.join(p)));
+    let ignore = compile_globs(file, w.ignore.as_deref().unwrap_or(&[]), &cli.watch.ignore)?;
+    let include = match &w.include {
+        Some(globs) => Some(compile_globs(file, globs, &[])?),
+        None => None,
+    };
+    let rebuild = compile_globs(file, w.rebuild.as_deref().unwrap_or(&[]), &[])?;
+    let watch = WatchSettings {
+        paths,
+        ignore,
+        include,
+        rebuild,
+        debounce,
+        poll,
+    };
+
+    let color_choice = cli.output.color.or(u.color).unwrap_or(ColorChoice::Auto);
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && match color_choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        };
+    let mode = match cli.output.ui.or(u.mode).unwrap_or(UiMode::Auto) {
+        UiMode::Json => Ui::Json,
+        UiMode::Plain | UiMode::Auto => Ui::Plain,
+    };
+
+    Ok(Settings {
+        cwd,
+        root,
+        config_file: loaded.map(|l| l.path),
+        cargo_root,
+        build,
+        run,
+        watch,
+        ui: UiSettings {
+            mode,
+            color,
+            verbose: cli.output.verbose,
+        },
+        exit_after_builds: cli.exit_after_builds,
+    })
+}
+
+/// The Cargo workspace root above `cwd`, if there is a Cargo.toml at all.
+fn locate_cargo_workspace(cwd: &Path) -> Option<PathBuf> {
+    cwd.ancestors().find(|d| d.join("Cargo.toml").is_file())?;
+    let out =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["locate-project", "--workspace", "--message-format", "plain"])
+            .current_dir(cwd)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+    if !out.status.success() {
+        // A broken manifest: let cargo metadata report it properly later.
+        return cwd
+            .ancestors()
+            .find(|d| d.join("Cargo.toml").is_file())
+            .map(Path::to_path_buf);
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    manifest.parent().map(Path::to_path_buf)
+}
+
+fn file_duration(file: &Loaded, value: &Spanned<DurationValue>) -> Result<Duration> {
+    duration_value(value.get_ref()).map_err(|e| file.error_at(value.span(), &e))
+}
+
+fn duration_value(value: &DurationValue) -> Result<Duration, String> {
+    match value {
+        DurationValue::Millis(ms) => Ok(Duration::from_millis(*ms)),
+        DurationValue::Text(text) => parse_duration(text),
+    }
+}
+
+/// `30ms`, `1.5s`, `2m`, `1h`, or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}` (write it like 30ms, 5s or 2m)"))?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit `{other}` in `{text}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+pub fn format_duration(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(value: &SignalValue) -> Result<i32, String> {
+    use nix::sys::signal::Signal;
+    use std::str::FromStr;
+    let signal = match value {
+        SignalValue::Number(n) => i32::try_from(*n)
+            .ok()
+            .and_then(|n| Signal::try_from(n).ok()),
+        SignalValue::Name(name) => {
+            let upper = name.trim().to_ascii_uppercase();
+            let full = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            Signal::from_str(&full).ok().or_else(|| {
+                name.trim()
+                    .parse::<i32>()
+                    .ok()
+                    .and_then(|n| Signal::try_from(n).ok())
+            })
+        }
+    };
+    match signal {
+        Some(s) if s != Signal::SIGSTOP => Ok(s as i32),
+        _ => Err(format!(
+            "invalid stop signal `{}` (use a name like SIGTERM, TERM or SIGINT, or a number)",
+            match value {
+                SignalValue::Number(n) => n.to_string(),
+                SignalValue::Name(s) => s.clone(),
+            }
+        )),
+    }
+}
+
+/// Compile glob patterns relative to the project root. A pattern without `/` matches a
+/// name at any depth (as in .gitignore); `dir/**` also matches `dir` itself so the
+/// directory is pruned as a whole.
+fn compile_globs(
+    file: &Loaded,
+    from_file: &[Spanned<String>],
+    from_flags: &[String],
+) -> Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    let flags = from_flags.iter().map(|p| (p.as_str(), None));
+    let files = from_file
+        .iter()
+        .map(|p| (p.get_ref().as_str(), Some(p.span())));
+    for (pattern, span) in files.chain(flags) {
+        for glob in expand_glob(pattern) {
+            let compiled = build_glob(&glob).map_err(|e| {
+                let message = format!("invalid glob `{pattern}`: {}", e.kind());
+                match &span {
+                    Some(span) => file.error_at(span.clone(), &message),
+                    None => anyhow!("--ignore: {message}"),
+                }
+            })?;
+            set.add(compiled);
+        }
+    }
+    set.build().context("cannot compile globs")
+}
+
+pub fn expand_glob(pattern: &str) -> Vec<String> {
+    let mut p = pattern.trim().trim_start_matches("./").to_string();
+    if let Some(stripped) = p.strip_prefix('/') {
+        p = stripped.to_string();
+    } else if !p.trim_end_matches('/').contains('/') && !p.starts_with("**") {
+        p = format!("**/{p}");
+    }
+    let mut out = Vec::new();
+    if let Some(dir) = p.strip_suffix('/') {
+        out.push(dir.to_string());
+        out.push(format!("{dir}/**"));
+    } else {
+        if let Some(dir) = p.strip_suffix("/**") {
+            out.push(dir.to_string());
+        }
+        out.push(p);
+    }
+    out
+}
+
+pub fn build_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30ms").unwrap(), Duration::from_millis(30));
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_millis(30));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        for v in [
+            SignalValue::Name("SIGTERM".into()),
+            SignalValue::Name("term".into()),
+            SignalValue::Number(15),
+            SignalValue::Name("15".into()),
+        ] {
+            assert_eq!(parse_signal(&v).unwrap(), libc::SIGTERM);
+        }
+        assert!(parse_signal(&SignalValue::Name("SIGNOPE".into())).is_err());
+        assert!(parse_signal(&SignalValue::Number(999)).is_err());
+    }
+
+    #[test]
+    fn globs_without_slash_match_at_any_depth() {
+        let set = |p: &str| {
+            let mut b = GlobSetBuilder::new();
+            for g in expand_glob(p) {
+                b.add(build_glob(&g).unwrap());
+            }
+            b.build().unwrap()
+        };
+        assert!(set("*.log").is_match("a/b/c.log"));
+        assert!(set("*.log").is_match("c.log"));
+        assert!(!set("/*.log").is_match("a/c.log"));
+        assert!(!set("src/*.rs").is_match("src/a/b.rs"));
+        assert!(set("src/**/*.rs").is_match("src/a/b.rs"));
+        assert!(set("data/**").is_match("data"));
+        assert!(set("data/").is_match("data/x/y"));
+    }
+}

@@ -1,0 +1,640 @@
+//! The one owner of hotrun's state and the one place decisions are made.
+//!
+//! [`State::update`] takes an [`Event`] and the current time and returns the [`Effect`]s
+//! to perform. It does no I/O and reads no clock, so every hard case — a save during a
+//! build, a save during a swap, a failed build while the old app runs, the app dying
+//! during a build — is a plain unit test. The build and the app are two lifecycles side
+//! by side, because the old app keeps serving while the new one builds.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::classify::Classifier;
+use crate::event::{
+    BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus, Report,
+    Stream,
+};
+
+/// What to do with a build input that changes while a build runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBusy {
+    /// Cancel the running build and start again (the default).
+    Restart,
+    /// Let it finish, then build again.
+    Queue,
+}
+
+/// When an app that exited by itself is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// The settings the state machine needs (a small, copyable slice of `Settings`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Settle window: a burst ends this long after its last event.
+    pub debounce: Duration,
+    /// A burst that never ends still builds after this long.
+    pub debounce_cap: Duration,
+    pub on_busy: OnBusy,
+    pub restart: RestartPolicy,
+    /// Without a readiness probe, the app counts as ready after this grace period.
+    pub ready_grace: Duration,
+    /// Hidden test knob: quit once this many builds finished and the app settled.
+    pub exit_after_builds: Option<u32>,
+}
+
+/// The build lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Build {
+    Idle,
+    /// Build inputs changed; waiting for the burst to end.
+    Settling {
+        first: Instant,
+        last: Instant,
+        files: BTreeSet<PathBuf>,
+    },
+    Running {
+        id: u64,
+        started: Instant,
+        files: Vec<PathBuf>,
+        /// With `on_busy = "queue"`: changes seen during this build.
+        queued: Option<BTreeSet<PathBuf>>,
+    },
+}
+
+/// The app lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum App {
+    /// Nothing started yet (first build running or failed).
+    None,
+    /// The supervisor is starting; the app's pid is not known yet.
+    Spawning {
+        gen: u64,
+        since: Instant,
+    },
+    Starting {
+        gen: u64,
+        pid: u32,
+        since: Instant,
+    },
+    Ready {
+        gen: u64,
+        pid: u32,
+        since: Instant,
+    },
+    /// Asked to stop; `then_start` swaps in the newest build once it is gone.
+    Stopping {
+        gen: u64,
+        pid: Option<u32>,
+        since: Instant,
+        then_start: bool,
+    },
+    /// Exited by itself (or could not start).
+    Exited {
+        status: ExitStatus,
+        at: Instant,
+    },
+}
+
+/// What the last finished build said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LastBuild {
+    None,
+    Ok,
+    Failed { diagnostics: Vec<Diagnostic> },
+}
+
+/// A successful build that can be run.
+#[derive(Debug, Clone, PartialEq)]
+struct Runnable {
+    executable: Option<Executable>,
+}
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct State {
+    options: Options,
+    classifier: Classifier,
+    pub build: Build,
+    pub app: App,
+    pub last: LastBuild,
+    /// The newest successful build.
+    runnable: Option<Runnable>,
+    /// The executable the current app generation was started from.
+    running: Option<Executable>,
+    next_build: u64,
+    next_gen: u64,
+    pub builds_finished: u32,
+    pub paused: bool,
+    /// Build inputs that changed while paused.
+    paused_files: BTreeSet<PathBuf>,
+    quitting: Option<i32>,
+    restart_at: Option<Instant>,
+    backoff: Duration,
+    pub restarts: u32,
+}
+
+impl State {
+    pub fn new(options: Options, classifier: Classifier) -> State {
+        State {
+            options,
+            classifier,
+            build: Build::Idle,
+            app: App::None,
+            last: LastBuild::None,
+            runnable: None,
+            running: None,
+            next_build: 0,
+            next_gen: 0,
+            builds_finished: 0,
+            paused: false,
+            paused_files: BTreeSet::new(),
+            quitting: None,
+            restart_at: None,
+            backoff: BACKOFF_START,
+            restarts: 0,
+        }
+    }
+
+    /// The first build, at start.
+    pub fn start(&mut self, now: Instant) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.start_build(Vec::new(), now, &mut fx);
+        fx
+    }
+
+    /// The earliest time `update(Event::Tick, …)` has something to do, if any. While
+    /// nothing is pending there is none, so an idle hotrun never wakes up.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let settle = match &self.build {
+            Build::Settling { first, last, .. } => Some(self.settle_deadline(*first, *last)),
+            _ => None,
+        };
+        let grace = match &self.app {
+            App::Starting { since, .. } => Some(*since + self.options.ready_grace),
+            _ => None,
+        };
+        [settle, grace, self.restart_at].into_iter().flatten().min()
+    }
+
+    fn settle_deadline(&self, first: Instant, last: Instant) -> Instant {
+        (last + self.options.debounce).min(first + self.options.debounce_cap)
+    }
+
+    pub fn update(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Changed(paths) => self.on_changed(paths, now, &mut fx),
+            Event::Rescan => {
+                fx.push(info(
+                    "file events were lost (watch queue overflow): rebuilding",
+                ));
+                if self.quitting.is_none() {
+                    self.on_build_input(BTreeSet::new(), now, &mut fx);
+                }
+            }
+            Event::Notice(message) => fx.push(Effect::Report(Report::Error { message })),
+            Event::Watching {
+                roots,
+                directories,
+                polling,
+            } => fx.push(Effect::Report(Report::Watching {
+                roots,
+                directories,
+                polling,
+            })),
+            Event::Fatal(message) => {
+                fx.push(Effect::Report(Report::Error { message }));
+                self.quit(1, now, &mut fx);
+            }
+            Event::Tick => self.on_tick(now, &mut fx),
+            Event::BuildOutput { id, line } => {
+                if matches!(self.build, Build::Running { id: running, .. } if running == id) {
+                    fx.push(Effect::Report(Report::Output {
+                        stream: Stream::Build,
+                        line,
+                    }));
+                }
+            }
+            Event::BuildFinished { id, outcome } => {
+                self.on_build_finished(id, outcome, now, &mut fx)
+            }
+            Event::AppStarted { gen, pid } => {
+                if let App::Spawning { gen: g, since } = self.app {
+                    if g == gen {
+                        self.app = App::Starting { gen, pid, since };
+                        fx.push(Effect::Report(Report::AppStarted { pid }));
+                    }
+                } else if let App::Stopping {
+                    gen: g,
+                    pid: p @ None,
+                    ..
+                } = &mut self.app
+                {
+                    if *g == gen {
+                        *p = Some(pid);
+                        fx.push(Effect::Report(Report::AppStarted { pid }));
+                    }
+                }
+            }
+            Event::AppOutput { stream, line } => {
+                fx.push(Effect::Report(Report::Output { stream, line }))
+            }
+            Event::AppExited { gen, status } => self.on_app_exited(gen, status, now, &mut fx),
+            Event::Command(command) => self.on_command(command, now, &mut fx),
+        }
+        self.check_exit_after_builds(now, &mut fx);
+        self.check_quit_done(&mut fx);
+        fx
+    }
+
+    fn on_changed(&mut self, paths: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
+        if self.quitting.is_some() || paths.is_empty() {
+            return;
+        }
+        let last_failed = matches!(self.last, LastBuild::Failed { .. });
+        let mut build = BTreeSet::new();
+        let mut other = Vec::new();
+        for path in paths {
+            match self.classifier.classify(&path, last_failed) {
+                ChangeKind::Build => {
+                    build.insert(path);
+                }
+                ChangeKind::Other => other.push(path),
+            }
+        }
+        if !build.is_empty() {
+            fx.push(Effect::Report(Report::Change {
+                paths: build.iter().cloned().collect(),
+                kind: ChangeKind::Build,
+            }));
+        }
+        if !other.is_empty() {
+            fx.push(Effect::Report(Report::Change {
+                paths: other,
+                kind: ChangeKind::Other,
+            }));
+        }
+        if build.is_empty() {
+            return;
+        }
+        if self.paused {
+            self.paused_files.extend(build);
+            return;
+        }
+        self.on_build_input(build, now, fx);
+    }
+
+    fn on_build_input(&mut self, files: BTreeSet<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
+        match &mut self.build {
+            Build::Idle => {
+                self.build = Build::Settling {
+                    first: now,
+                    last: now,
+                    files,
+                }
+            }
+            Build::Settling {
+                last,
+                files: pending,
+                ..
+            } => {
+                *last = now;
+                pending.extend(files);
+            }
+            Build::Running {
+                queued: Some(queued),
+                ..
+            } => queued.extend(files),
+            Build::Running {
+                id,
+                files: running,
+                queued: None,
+                ..
+            } => {
+                if self.options.on_busy == OnBusy::Queue {
+                    self.build = match std::mem::replace(&mut self.build, Build::Idle) {
+                        Build::Running {
+                            id,
+                            started,
+                            files: f,
+                            ..
+                        } => Build::Running {
+                            id,
+                            started,
+                            files: f,
+                            queued: Some(files),
+                        },
+                        other => other,
+                    };
+                    return;
+                }
+                let id = *id;
+                let mut all: BTreeSet<PathBuf> = running.drain(..).collect();
+                all.extend(files);
+                fx.push(Effect::CancelBuild { id });
+                fx.push(Effect::Report(Report::BuildCancelled));
+                self.build = Build::Settling {
+                    first: now,
+                    last: now,
+                    files: all,
+                };
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        if let Build::Settling { first, last, files } = &self.build {
+            if now >= self.settle_deadline(*first, *last) {
+                let files = files.iter().cloned().collect();
+                self.start_build(files, now, fx);
+            }
+        }
+        if let App::Starting { gen, pid, since } = self.app {
+            if now >= since + self.options.ready_grace {
+                self.app = App::Ready { gen, pid, since };
+                fx.push(Effect::Report(Report::AppReady {
+                    after: now.saturating_duration_since(since),
+                }));
+            }
+        }
+        if let Some(at) = self.restart_at {
+            if now >= at {
+                self.restart_at = None;
+                if matches!(self.app, App::Exited { .. } | App::None) && self.quitting.is_none() {
+                    self.restarts += 1;
+                    self.spawn(now, fx);
+                }
+            }
+        }
+    }
+
+    fn start_build(&mut self, files: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
+        self.next_build += 1;
+        let id = self.next_build;
+        fx.push(Effect::Report(Report::BuildStarted {
+            files: files.clone(),
+        }));
+        fx.push(Effect::StartBuild {
+            id,
+            files: files.clone(),
+        });
+        self.build = Build::Running {
+            id,
+            started: now,
+            files,
+            queued: None,
+        };
+    }
+
+    fn on_build_finished(
+        &mut self,
+        id: u64,
+        outcome: BuildOutcome,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Build::Running {
+            id: running,
+            queued,
+            ..
+        } = &mut self.build
+        else {
+            return;
+        };
+        if *running != id {
+            return;
+        }
+        let queued = queued.take();
+        self.build = Build::Idle;
+        if let Some(files) = queued.filter(|f| !f.is_empty()) {
+            self.build = Build::Settling {
+                first: now,
+                last: now,
+                files,
+            };
+        }
+        self.builds_finished += 1;
+        fx.push(Effect::Report(Report::BuildFinished {
+            outcome: outcome.clone(),
+        }));
+        if !outcome.ok {
+            // A failed build is a state, never a reason to touch the running app.
+            self.last = LastBuild::Failed {
+                diagnostics: outcome.diagnostics,
+            };
+            return;
+        }
+        self.last = LastBuild::Ok;
+        self.classifier
+            .set_dep_info(&outcome.input_files, &outcome.input_dirs);
+        self.runnable = Some(Runnable {
+            executable: outcome.executable,
+        });
+        self.backoff = BACKOFF_START;
+        self.restart_at = None;
+        if self.quitting.is_some() {
+            return;
+        }
+        self.swap(now, fx);
+    }
+
+    /// Put the newest good build in place of whatever runs now.
+    fn swap(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let new = self.runnable.as_ref().and_then(|r| r.executable.clone());
+        match &mut self.app {
+            App::Starting { gen, .. } | App::Ready { gen, .. } => {
+                if new.is_some() && new == self.running {
+                    fx.push(info("binary unchanged: the app keeps running"));
+                    return;
+                }
+                let gen = *gen;
+                self.stop(gen, true, now, fx);
+            }
+            App::Spawning { gen, .. } => {
+                let gen = *gen;
+                self.stop(gen, true, now, fx);
+            }
+            App::Stopping { then_start, .. } => *then_start = true,
+            App::None | App::Exited { .. } => self.spawn(now, fx),
+        }
+    }
+
+    fn stop(&mut self, gen: u64, then_start: bool, now: Instant, fx: &mut Vec<Effect>) {
+        let pid = match self.app {
+            App::Starting { pid, .. } | App::Ready { pid, .. } => Some(pid),
+            _ => None,
+        };
+        fx.push(Effect::StopApp { gen });
+        self.app = App::Stopping {
+            gen,
+            pid,
+            since: now,
+            then_start,
+        };
+    }
+
+    fn spawn(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let Some(runnable) = &self.runnable else {
+            return;
+        };
+        self.next_gen += 1;
+        let gen = self.next_gen;
+        self.running = runnable.executable.clone();
+        fx.push(Effect::SpawnApp {
+            gen,
+            executable: runnable.executable.as_ref().map(|e| e.path.clone()),
+        });
+        self.app = App::Spawning { gen, since: now };
+    }
+
+    fn on_app_exited(&mut self, gen: u64, status: ExitStatus, now: Instant, fx: &mut Vec<Effect>) {
+        match self.app {
+            App::Stopping {
+                gen: g, then_start, ..
+            } if g == gen => {
+                fx.push(Effect::Report(Report::AppExited {
+                    status,
+                    requested: true,
+                }));
+                self.app = App::None;
+                if then_start && self.quitting.is_none() {
+                    self.spawn(now, fx);
+                }
+            }
+            App::Spawning { gen: g, since }
+            | App::Starting { gen: g, since, .. }
+            | App::Ready { gen: g, since, .. }
+                if g == gen =>
+            {
+                fx.push(Effect::Report(Report::AppExited {
+                    status,
+                    requested: false,
+                }));
+                self.app = App::Exited { status, at: now };
+                let again = match self.options.restart {
+                    RestartPolicy::Never => false,
+                    RestartPolicy::OnFailure => !status.success(),
+                    RestartPolicy::Always => true,
+                };
+                if again && self.quitting.is_none() {
+                    // An app that ran a good while starts the backoff over.
+                    if now.saturating_duration_since(since) > BACKOFF_MAX {
+                        self.backoff = BACKOFF_START;
+                    }
+                    self.restart_at = Some(now + self.backoff);
+                    fx.push(info(&format!(
+                        "restarting the app in {}",
+                        crate::settings::format_duration(self.backoff)
+                    )));
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Command, now: Instant, fx: &mut Vec<Effect>) {
+        match command {
+            Command::Quit => {
+                if self.quitting.is_some() {
+                    // Asked twice: stop waiting for the app's graceful exit.
+                    fx.push(Effect::Exit(self.quitting.unwrap_or(0)));
+                } else {
+                    self.quit(0, now, fx);
+                }
+            }
+            _ if self.quitting.is_some() => {}
+            Command::Rebuild => {
+                if let Build::Running { id, .. } = self.build {
+                    fx.push(Effect::CancelBuild { id });
+                    fx.push(Effect::Report(Report::BuildCancelled));
+                }
+                let files = match std::mem::replace(&mut self.build, Build::Idle) {
+                    Build::Settling { files, .. } => files.into_iter().collect(),
+                    _ => Vec::new(),
+                };
+                self.start_build(files, now, fx);
+            }
+            Command::Restart => {
+                if self.runnable.is_none() {
+                    fx.push(info("nothing to restart: no build has succeeded yet"));
+                    return;
+                }
+                self.restart_at = None;
+                self.running = None;
+                self.swap(now, fx);
+            }
+            Command::Pause => {
+                self.paused = true;
+                fx.push(info(
+                    "paused: changes are noted but not built (resume to build)",
+                ));
+            }
+            Command::Resume => {
+                self.paused = false;
+                fx.push(info("watching again"));
+                let files = std::mem::take(&mut self.paused_files);
+                if !files.is_empty() {
+                    self.on_build_input(files, now, fx);
+                }
+            }
+        }
+    }
+
+    fn quit(&mut self, code: i32, now: Instant, fx: &mut Vec<Effect>) {
+        if self.quitting.is_some() {
+            return;
+        }
+        self.quitting = Some(code);
+        self.restart_at = None;
+        if let Build::Running { id, .. } = self.build {
+            fx.push(Effect::CancelBuild { id });
+        }
+        self.build = Build::Idle;
+        match self.app {
+            App::Spawning { gen, .. } | App::Starting { gen, .. } | App::Ready { gen, .. } => {
+                self.stop(gen, false, now, fx)
+            }
+            App::Stopping {
+                ref mut then_start, ..
+            } => *then_start = false,
+            App::None | App::Exited { .. } => {}
+        }
+    }
+
+    fn check_exit_after_builds(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let Some(n) = self.options.exit_after_builds else {
+            return;
+        };
+        let settled = matches!(self.build, Build::Idle)
+            && matches!(self.app, App::None | App::Ready { .. } | App::Exited { .. })
+            && self.restart_at.is_none();
+        if self.quitting.is_none() && self.builds_finished >= n && settled {
+            self.quit(0, now, fx);
+        }
+    }
+
+    fn check_quit_done(&mut self, fx: &mut Vec<Effect>) {
+        if let Some(code) = self.quitting {
+            if matches!(self.app, App::None | App::Exited { .. })
+                && !fx.iter().any(|e| matches!(e, Effect::Exit(_)))
+            {
+                fx.push(Effect::Exit(code));
+            }
+        }
+    }
+}
+
+fn info(message: &str) -> Effect {
+    Effect::Report(Report::Info {
+        message: message.to_string(),
+    })
+}

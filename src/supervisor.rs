@@ -1,0 +1,370 @@
+//! Process lifecycles that can never leak: every build and every app generation runs
+//! under a tiny single-threaded helper — hotrun re-executed as `hotrun __supervise` —
+//! that
+//!
+//! - has its own parent-death signal (so it learns when hotrun dies, even by SIGKILL;
+//!   PR_SET_PDEATHSIG fires when the *thread* that spawned it exits, which is why hotrun
+//!   spawns from its single main thread),
+//! - is a child subreaper (so processes the app double-forks come back to it),
+//! - starts the command in a new process group (sockets and `LISTEN_PID` are set up in
+//!   the child, after fork, where the pid is known),
+//! - on a stop request sends the stop signal to that group, waits the stop timeout,
+//!   then SIGKILLs the group and every remaining descendant, reaps them all, and exits.
+//!
+//! It reports to hotrun on a status pipe: `started PID`, then `exited code N` or
+//! `exited signal N`, or `failed MESSAGE` when the command could not be executed.
+//! The command's stdin, stdout and stderr are the helper's own, so output reaches
+//! hotrun without a copy in between.
+//!
+//! This module holds both sides: [`spawn`] (in hotrun) and [`main`] (in the helper).
+
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, killpg, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The hidden first argument that turns hotrun into the helper.
+pub const MODE: &str = "__supervise";
+
+/// How long leftovers get after hotrun itself went away.
+const ORPHAN_GRACE: Duration = Duration::from_millis(500);
+
+/// What to run and how to stop it.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Added to hotrun's environment.
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: PathBuf,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    /// Give the command a stdin pipe (else /dev/null).
+    pub stdin: bool,
+}
+
+/// A running helper, as hotrun sees it.
+pub struct Supervised {
+    pub child: tokio::process::Child,
+    pub status: Option<StatusReader>,
+}
+
+pub type StatusReader = tokio::io::Lines<BufReader<tokio::net::unix::pipe::Receiver>>;
+
+/// One line of the status pipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Started(u32),
+    Exited(crate::event::ExitStatus),
+    Failed(String),
+}
+
+impl Status {
+    pub fn parse(line: &str) -> Option<Status> {
+        let (word, rest) = line.split_once(' ')?;
+        match word {
+            "started" => rest.parse().ok().map(Status::Started),
+            "exited" => {
+                let (kind, n) = rest.split_once(' ')?;
+                let n: i32 = n.parse().ok()?;
+                Some(Status::Exited(match kind {
+                    "code" => crate::event::ExitStatus {
+                        code: Some(n),
+                        signal: None,
+                    },
+                    _ => crate::event::ExitStatus {
+                        code: None,
+                        signal: Some(n),
+                    },
+                }))
+            }
+            "failed" => Some(Status::Failed(rest.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// Start the helper for `spec`. Must be called from hotrun's main thread (see the
+/// module docs on PR_SET_PDEATHSIG).
+pub fn spawn(spec: &Spec) -> Result<Supervised> {
+    let exe = std::env::current_exe().context("cannot find hotrun's own executable")?;
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
+    let write_fd = write.as_raw_fd();
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg(MODE)
+        .arg(std::process::id().to_string())
+        .arg(write_fd.to_string())
+        .arg(spec.stop_signal.to_string())
+        .arg(spec.stop_timeout.as_millis().to_string())
+        .arg("--")
+        .arg(&spec.program)
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(if spec.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Terminal signals (Ctrl-C) go to hotrun alone, which then stops everything in order.
+        .process_group(0)
+        .kill_on_drop(false);
+    // SAFETY: fcntl is async-signal-safe; it only clears FD_CLOEXEC on the status pipe
+    // in the child so the helper inherits it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", spec.program.to_string_lossy()))?;
+    drop(write);
+    let flags = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+    let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+    flags.insert(nix::fcntl::OFlag::O_NONBLOCK);
+    nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    let receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
+    Ok(Supervised {
+        child,
+        status: Some(BufReader::new(receiver).lines()),
+    })
+}
+
+/// Ask a helper to stop its command (stop signal, timeout, SIGKILL).
+pub fn request_stop(helper_pid: u32) {
+    let _ = kill(Pid::from_raw(helper_pid as i32), Signal::SIGTERM);
+}
+
+/// The helper's entry point: `hotrun __supervise PARENT STATUS_FD SIGNAL TIMEOUT_MS -- PROGRAM ARGS…`.
+pub fn main(args: &[OsString]) -> ! {
+    match run_helper(args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("hotrun supervisor: {e:#}");
+            std::process::exit(125)
+        }
+    }
+}
+
+fn run_helper(args: &[OsString]) -> Result<i32> {
+    let arg = |i: usize| -> Result<String> {
+        Ok(args
+            .get(i)
+            .context("missing argument")?
+            .to_string_lossy()
+            .into_owned())
+    };
+    let parent: i32 = arg(0)?.parse()?;
+    let status_fd: i32 = arg(1)?.parse()?;
+    let stop_signal = Signal::try_from(arg(2)?.parse::<i32>()?)?;
+    let stop_timeout = Duration::from_millis(arg(3)?.parse()?);
+    if arg(4)? != "--" || args.len() < 6 {
+        bail!("usage: hotrun {MODE} PARENT STATUS_FD SIGNAL TIMEOUT_MS -- PROGRAM [ARGS…]");
+    }
+    let command: Vec<CString> = args[5..]
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    // SAFETY: the fd number was handed to us by hotrun and is ours alone from now on.
+    let status = unsafe { OwnedFd::from_raw_fd(status_fd) };
+    nix::fcntl::fcntl(
+        status.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    let mut status = std::fs::File::from(status);
+
+    // Signals are only ever received synchronously, below, with sigtimedwait.
+    let mut signals = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR2,
+    ] {
+        signals.add(s);
+    }
+    signals.thread_block()?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGUSR2)?;
+    nix::sys::prctl::set_child_subreaper(true)?;
+    if nix::unistd::getppid().as_raw() != parent {
+        // hotrun died before the death signal was armed.
+        return Ok(0);
+    }
+
+    // SAFETY: the helper is single-threaded, so fork is sound; the child only calls
+    // async-signal-safe functions (and set_var/execvp, fine in a single-threaded child).
+    let app = match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            let _ = SigSet::empty().thread_set_mask();
+            let err = nix::unistd::execvp(&command[0], &command).unwrap_err();
+            let _ = writeln!(
+                status,
+                "failed cannot run `{}`: {}",
+                command[0].to_string_lossy(),
+                err.desc()
+            );
+            // SAFETY: leave the forked child without running the parent's destructors.
+            unsafe { libc::_exit(127) }
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    let _ = nix::unistd::setpgid(app, app);
+    let _ = writeln!(status, "started {app}");
+
+    let mut app_status: Option<WaitStatus> = None;
+    let mut kill_at: Option<Instant> = None;
+    loop {
+        // Reap everything that has ended: the app, and orphans handed to us.
+        let mut any_left = true;
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(ws) => {
+                    if ws.pid() == Some(app) {
+                        app_status = Some(ws);
+                    }
+                }
+                Err(nix::errno::Errno::ECHILD) => {
+                    any_left = false;
+                    break;
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if app_status.is_some() {
+            if !any_left {
+                break;
+            }
+            // The app is gone; what it left behind is killed, not waited for.
+            kill_everything(app);
+        }
+        let timeout = match (kill_at, app_status) {
+            (_, Some(_)) => Duration::from_millis(20),
+            (Some(at), None) => at.saturating_duration_since(Instant::now()),
+            (None, None) => Duration::from_secs(3600),
+        };
+        match wait_signal(&signals, timeout) {
+            Some(Signal::SIGCHLD) | None => {}
+            Some(Signal::SIGUSR2) => {
+                // hotrun is gone: stop quickly, nobody is waiting for a graceful exit.
+                let _ = killpg(app, stop_signal);
+                let at = Instant::now() + stop_timeout.min(ORPHAN_GRACE);
+                kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+            }
+            Some(_) => {
+                if kill_at.is_none() {
+                    let _ = killpg(app, stop_signal);
+                    kill_at = Some(Instant::now() + stop_timeout);
+                }
+            }
+        }
+        if kill_at.is_some_and(|at| Instant::now() >= at) {
+            kill_everything(app);
+        }
+    }
+    let line = match app_status {
+        Some(WaitStatus::Exited(_, code)) => format!("exited code {code}"),
+        Some(WaitStatus::Signaled(_, sig, _)) => format!("exited signal {}", sig as i32),
+        _ => "exited code -1".to_string(),
+    };
+    let _ = writeln!(status, "{line}");
+    Ok(0)
+}
+
+/// Wait for one of `set` for at most `timeout`.
+fn wait_signal(set: &SigSet, timeout: Duration) -> Option<Signal> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: plain FFI call with valid pointers; nix has no sigtimedwait.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    if n < 0 {
+        None
+    } else {
+        Signal::try_from(n).ok()
+    }
+}
+
+/// SIGKILL the app's group and every process that was reparented to this helper.
+fn kill_everything(group: Pid) {
+    let _ = killpg(group, Signal::SIGKILL);
+    let me = std::process::id() as i32;
+    for pid in children_of(me) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Direct children of `parent`, from /proc.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(parent))
+        .collect()
+}
+
+/// The parent pid of `pid`, from /proc/PID/stat.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_parse() {
+        assert_eq!(Status::parse("started 42"), Some(Status::Started(42)));
+        assert_eq!(
+            Status::parse("exited code 3"),
+            Some(Status::Exited(crate::event::ExitStatus {
+                code: Some(3),
+                signal: None
+            }))
+        );
+        assert_eq!(
+            Status::parse("exited signal 9"),
+            Some(Status::Exited(crate::event::ExitStatus {
+                code: None,
+                signal: Some(9)
+            }))
+        );
+        assert!(matches!(
+            Status::parse("failed cannot run"),
+            Some(Status::Failed(_))
+        ));
+        assert_eq!(Status::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn parent_of_self_is_known() {
+        assert_eq!(
+            parent_of(std::process::id() as i32),
+            Some(std::os::unix::process::parent_id() as i32)
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! Everything hotrun shows. `--ui plain`: timestamped lines tagged by source, colours
+//! only where allowed. `--ui json`: one object per line with `event` and `ts_ms`, for
+//! editors and tools. Nothing else in hotrun prints while it runs.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::event::{ChangeKind, Report, Stream};
+use crate::settings::{format_duration, Ui, UiSettings};
+
+pub struct Printer {
+    settings: UiSettings,
+    root: std::path::PathBuf,
+}
+
+impl Printer {
+    pub fn new(settings: UiSettings, root: std::path::PathBuf) -> Printer {
+        Printer { settings, root }
+    }
+
+    pub fn report(&mut self, report: &Report) {
+        match self.settings.mode {
+            Ui::Json => {
+                if let Some(value) = self.json(report) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{value}");
+                    let _ = out.flush();
+                }
+            }
+            Ui::Plain => {
+                if let Some((tag, text)) = self.plain(report) {
+                    self.line(tag, &text);
+                }
+            }
+        }
+    }
+
+    fn rel(&self, path: &std::path::Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    fn text(&self, line: &str) -> String {
+        if self.settings.color {
+            line.to_string()
+        } else {
+            strip_ansi(line)
+        }
+    }
+
+    fn json(&self, report: &Report) -> Option<Value> {
+        let (event, mut fields) = match report {
+            Report::Watching {
+                roots,
+                directories,
+                polling,
+            } => (
+                "watching",
+                json!({ "roots": roots, "directories": directories, "polling_ms": polling.map(|p| p.as_millis() as u64) }),
+            ),
+            Report::Change { paths, kind } => ("change", json!({ "paths": paths, "kind": kind })),
+            Report::BuildStarted { files } => ("build_started", json!({ "files": files })),
+            Report::BuildFinished { outcome } => {
+                let diagnostics: Vec<Value> = outcome
+                    .diagnostics
+                    .iter()
+                    .map(|d| {
+                        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+                        if !self.settings.color {
+                            v["rendered"] = Value::String(strip_ansi(&d.rendered));
+                        }
+                        v
+                    })
+                    .collect();
+                (
+                    "build_finished",
+                    json!({
+                        "ok": outcome.ok,
+                        "duration_ms": outcome.duration.as_millis() as u64,
+                        "errors": outcome.errors(),
+                        "warnings": outcome.warnings(),
+                        "diagnostics": diagnostics,
+                    }),
+                )
+            }
+            Report::BuildCancelled => ("build_cancelled", json!({})),
+            Report::AppStarted { pid } => ("app_started", json!({ "pid": pid })),
+            Report::AppReady { after } => {
+                ("app_ready", json!({ "after_ms": after.as_millis() as u64 }))
+            }
+            Report::AppExited { status, requested } => (
+                "app_exited",
+                json!({ "code": status.code, "signal": status.signal, "requested": requested }),
+            ),
+            Report::Output { stream, line } => (
+                "output",
+                json!({ "stream": stream, "line": self.text(line) }),
+            ),
+            Report::Error { message } => ("error", json!({ "message": message })),
+            Report::Info { .. } => return None,
+        };
+        fields["event"] = json!(event);
+        fields["ts_ms"] = json!(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64));
+        Some(fields)
+    }
+
+    fn plain(&self, report: &Report) -> Option<(Tag, String)> {
+        let files = |paths: &[std::path::PathBuf]| {
+            let mut names: Vec<String> = paths.iter().take(3).map(|p| self.rel(p)).collect();
+            if paths.len() > 3 {
+                names.push(format!("and {} more", paths.len() - 3));
+            }
+            names.join(", ")
+        };
+        Some(match report {
+            Report::Watching {
+                roots,
+                directories,
+                polling,
+            } => {
+                let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+                let how = match polling {
+                    Some(p) => format!(" (polling every {})", format_duration(*p)),
+                    None => String::new(),
+                };
+                (
+                    Tag::Hotrun,
+                    format!(
+                        "watching {directories} directories under {}{how}",
+                        roots.join(", ")
+                    ),
+                )
+            }
+            Report::Change { paths, kind } => {
+                if !self.settings.verbose {
+                    return None;
+                }
+                let kind = match kind {
+                    ChangeKind::Build => "build input",
+                    ChangeKind::Other => "ignored (not a build input)",
+                };
+                (Tag::Hotrun, format!("changed: {} — {kind}", files(paths)))
+            }
+            Report::BuildStarted { files: f } if f.is_empty() => (Tag::Hotrun, "building".into()),
+            Report::BuildStarted { files: f } => (Tag::Hotrun, format!("building ({})", files(f))),
+            Report::BuildFinished { outcome } => {
+                let took = format_duration(outcome.duration);
+                let (errors, warnings) = (outcome.errors(), outcome.warnings());
+                let warn = match warnings {
+                    0 => String::new(),
+                    1 => ", 1 warning".into(),
+                    n => format!(", {n} warnings"),
+                };
+                if outcome.ok {
+                    (Tag::Hotrun, format!("build ok in {took}{warn}"))
+                } else {
+                    let first = outcome
+                        .diagnostics
+                        .iter()
+                        .find(|d| d.level == "error")
+                        .map(|d| match (&d.file, d.line) {
+                            (Some(f), Some(l)) => format!(": {f}:{l}: {}", d.message),
+                            _ => format!(": {}", d.message),
+                        })
+                        .unwrap_or_default();
+                    let errs = if errors == 1 {
+                        "1 error".to_string()
+                    } else {
+                        format!("{errors} errors")
+                    };
+                    (Tag::Error, format!("build failed in {took} ({errs}{warn}){first} — the running app is untouched"))
+                }
+            }
+            Report::BuildCancelled => (Tag::Hotrun, "build cancelled: newer changes".into()),
+            Report::AppStarted { pid } => (Tag::Hotrun, format!("app started (pid {pid})")),
+            Report::AppReady { .. } => return None,
+            Report::AppExited {
+                status,
+                requested: true,
+            } => (Tag::Hotrun, format!("app stopped ({status})")),
+            Report::AppExited {
+                status,
+                requested: false,
+            } => (
+                Tag::Error,
+                format!(
+                    "app exited by itself with {status}; it starts again after the next change"
+                ),
+            ),
+            Report::Output {
+                stream: Stream::Build,
+                line,
+            } => (Tag::Build, self.text(line)),
+            Report::Output { line, .. } => (Tag::App, self.text(line)),
+            Report::Error { message } => (Tag::Error, message.clone()),
+            Report::Info { message } => (Tag::Hotrun, message.clone()),
+        })
+    }
+
+    fn line(&self, tag: Tag, text: &str) {
+        let (name, colour) = match tag {
+            Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
+            Tag::Error => ("hotrun", "\x1b[1;31m"),
+            Tag::Build => ("build ", "\x1b[33m"),
+            Tag::App => ("app   ", "\x1b[32m"),
+        };
+        let time = clock();
+        let mut out = std::io::stdout().lock();
+        let _ = if self.settings.color {
+            writeln!(out, "\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")
+        } else {
+            writeln!(out, "{time} {name} {text}")
+        };
+        let _ = out.flush();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tag {
+    Hotrun,
+    Error,
+    Build,
+    App,
+}
+
+/// Local wall-clock time, `HH:MM:SS.mmm`.
+fn clock() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes into the zeroed struct we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_millis()
+    )
+}
+
+/// Remove ANSI escape sequences (colours, cursor moves) from a line.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
+                chars.next();
+                // CSI: parameters, then one final byte in @..~
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                // OSC: up to BEL or ST
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
+                        chars.next_if_eq(&'\\');
+                        break;
+                    }
+                }
+            }
+            _ => {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colours() {
+        assert_eq!(strip_ansi("\x1b[1m\x1b[31merror\x1b[0m: x"), "error: x");
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(
+            strip_ansi("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"),
+            "link"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! The file watcher: one watch per non-ignored directory (never a recursive watch over
+//! everything), so a huge ignored tree such as `target/` or `node_modules/` costs no
+//! watches at all. Directories created later are watched and scanned once. Ignore rules
+//! are the `ignore` crate's gitignore matchers (nested `.gitignore` and `.ignore` files,
+//! negations; inside a git repository or not), hotrun's defaults, and `watch.ignore`.
+//!
+//! A write that leaves a file's content unchanged is not a change (content hashes), so a
+//! build that rewrites a generated file identically cannot loop. A lost-events overflow
+//! becomes [`Event::Rescan`]. When the OS watch or instance limit is hit, one message
+//! names the sysctl that raises it and watching goes on by polling.
+//!
+//! It runs on its own thread and only ever sends events; it decides nothing about
+//! what a change means (that is `classify`).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use globset::{GlobSet, GlobSetBuilder};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::event::Event;
+use crate::settings::DEFAULT_POLL;
+
+/// Directory names never watched, wherever they are.
+const IGNORED_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj", "node_modules"];
+
+/// File names never counted: editor droppings and files apps write while running.
+const IGNORED_FILES: &[&str] = &[
+    "*.swp",
+    "*.swx",
+    "*.swo",
+    "*~",
+    "4913",
+    ".#*",
+    "*___jb_tmp___",
+    "*___jb_old___",
+    ".DS_Store",
+    "*.db-journal",
+    "*.db-wal",
+    "*.db-shm",
+    "*.log",
+];
+
+/// Files larger than this are compared by size and mtime rather than by content.
+const HASH_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// What to watch and what to leave alone.
+#[derive(Debug, Clone)]
+pub struct WatchSpec {
+    pub roots: Vec<PathBuf>,
+    /// The project root: user globs are relative to it.
+    pub root: PathBuf,
+    /// Absolute directories never watched (the real Cargo target dir).
+    pub ignore_dirs: Vec<PathBuf>,
+    /// `watch.ignore` and `build.outputs`, relative to `root`.
+    pub ignore_globs: Vec<GlobSet>,
+    pub poll: Option<Duration>,
+}
+
+/// Start watching on a new thread. Sends `Event::Watching` once every directory is
+/// watched, then `Event::Changed` for every batch of real changes.
+pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<()> {
+    let (raw_tx, raw_rx) = mpsc::channel();
+    let filter = Filter::new(&spec)?;
+    std::thread::Builder::new()
+        .name("hotrun-watch".into())
+        .spawn(move || {
+            let mut w = WatchThread {
+                backend: None,
+                raw_tx,
+                poll: spec.poll,
+                watched: HashSet::new(),
+                filter,
+                hashes: HashMap::new(),
+                tx,
+                limit: test_watch_limit(),
+            };
+            if let Err(e) = w.run(&spec.roots, raw_rx) {
+                let _ =
+                    w.tx.send(Event::Fatal(format!("cannot watch files: {e:#}")));
+            }
+        })
+        .context("cannot start the watcher thread")?;
+    Ok(())
+}
+
+/// A hidden knob for tests: behave as if the OS allowed only this many watches
+/// (`HOTRUN_TEST_MAX_WATCHES`), or no inotify instance at all (`HOTRUN_TEST_NO_INOTIFY`).
+fn test_watch_limit() -> Option<usize> {
+    std::env::var("HOTRUN_TEST_MAX_WATCHES").ok()?.parse().ok()
+}
+
+type RawEvent = notify::Result<notify::Event>;
+
+enum Backend {
+    Native(notify::RecommendedWatcher),
+    Poll(notify::PollWatcher),
+}
+
+impl Backend {
+    fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+        match self {
+            Backend::Native(w) => w.watch(dir, RecursiveMode::NonRecursive),
+            Backend::Poll(w) => w.watch(dir, RecursiveMode::NonRecursive),
+        }
+    }
+}
+
+struct WatchThread {
+    backend: Option<Backend>,
+    raw_tx: mpsc::Sender<RawEvent>,
+    poll: Option<Duration>,
+    watched: HashSet<PathBuf>,
+    filter: Filter,
+    hashes: HashMap<PathBuf, u64>,
+    tx: UnboundedSender<Event>,
+    limit: Option<usize>,
+}
+
+impl WatchThread {
+    fn run(&mut self, roots: &[PathBuf], raw_rx: mpsc::Receiver<RawEvent>) -> Result<()> {
+        self.backend = Some(match self.poll {
+            Some(interval) => self.poll_backend(interval)?,
+            None => match self.native_backend() {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = self.tx.send(Event::Notice(limit_message(&e, 0)));
+                    self.poll = Some(DEFAULT_POLL);
+                    self.poll_backend(DEFAULT_POLL)?
+                }
+            },
+        });
+        for root in roots {
+            self.filter.load_parents(root);
+            let mut dirs = Vec::new();
+            if root.is_dir() {
+                self.filter.walk(root, &mut dirs, None);
+            } else {
+                dirs.push(root.clone());
+            }
+            for dir in dirs {
+                self.add_watch(dir)?;
+            }
+        }
+        let _ = self.tx.send(Event::Watching {
+            roots: roots.to_vec(),
+            directories: self.watched.len(),
+            polling: self.poll,
+        });
+
+        while let Ok(first) = raw_rx.recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = raw_rx.try_recv() {
+                batch.push(more);
+            }
+            let changed = self.process(batch)?;
+            if !changed.is_empty() && self.tx.send(Event::Changed(changed)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn native_backend(&self) -> notify::Result<Backend> {
+        if std::env::var_os("HOTRUN_TEST_NO_INOTIFY").is_some() {
+            return Err(notify::Error::io(std::io::Error::from_raw_os_error(
+                libc::EMFILE,
+            )));
+        }
+        let w = notify::RecommendedWatcher::new(self.raw_tx.clone(), notify::Config::default())?;
+        Ok(Backend::Native(w))
+    }
+
+    fn poll_backend(&self, interval: Duration) -> Result<Backend> {
+        let config = notify::Config::default().with_poll_interval(interval);
+        let w = notify::PollWatcher::new(self.raw_tx.clone(), config)
+            .context("cannot start polling")?;
+        Ok(Backend::Poll(w))
+    }
+
+    /// Watch one directory; on the OS limit, switch everything to polling.
+    fn add_watch(&mut self, dir: PathBuf) -> Result<()> {
+        if self.watched.contains(&dir) {
+            return Ok(());
+        }
+        let simulated_full = matches!(self.backend, Some(Backend::Native(_)))
+            && self.limit.is_some_and(|l| self.watched.len() >= l);
+        let result = if simulated_full {
+            Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
+        } else {
+            self.backend.as_mut().expect("backend is set").watch(&dir)
+        };
+        match result {
+            Ok(()) => {
+                self.watched.insert(dir);
+                Ok(())
+            }
+            Err(e) if is_limit(&e) && matches!(self.backend, Some(Backend::Native(_))) => {
+                let _ = self
+                    .tx
+                    .send(Event::Notice(limit_message(&e, self.watched.len() + 1)));
+                let interval = DEFAULT_POLL;
+                self.poll = Some(interval);
+                let mut backend = self.poll_backend(interval)?;
+                for d in &self.watched {
+                    backend
+                        .watch(d)
+                        .with_context(|| format!("cannot poll {}", d.display()))?;
+                }
+                backend
+                    .watch(&dir)
+                    .with_context(|| format!("cannot poll {}", dir.display()))?;
+                self.backend = Some(backend);
+                self.watched.insert(dir);
+                Ok(())
+            }
+            // Gone before we could watch it: nothing to watch.
+            Err(e) if matches!(&e.kind, notify::ErrorKind::PathNotFound) => Ok(()),
+            Err(notify::Error {
+                kind: notify::ErrorKind::Io(io),
+                ..
+            }) if io.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot watch {}", dir.display())),
+        }
+    }
+
+    /// Turn raw notifications into the list of paths whose content really changed.
+    fn process(&mut self, batch: Vec<RawEvent>) -> Result<Vec<PathBuf>> {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut seen = HashSet::new();
+        for event in batch {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    if is_limit(&e) {
+                        let _ = self
+                            .tx
+                            .send(Event::Notice(limit_message(&e, self.watched.len())));
+                    }
+                    continue;
+                }
+            };
+            if event.need_rescan() {
+                let _ = self.tx.send(Event::Rescan);
+                continue;
+            }
+            match event.kind {
+                EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => continue,
+                _ => {}
+            }
+            for path in event.paths {
+                if seen.insert(path.clone()) {
+                    paths.push(path);
+                }
+            }
+        }
+        let mut changed = Vec::new();
+        for path in paths {
+            let meta = std::fs::symlink_metadata(&path);
+            match meta {
+                Ok(m) if m.is_dir() => {
+                    if self.watched.contains(&path) || self.filter.ignored(&path, true) {
+                        continue;
+                    }
+                    // A new directory: watch it and everything below, and count the
+                    // files already in it (written before the watch existed).
+                    let mut dirs = Vec::new();
+                    let mut files = Vec::new();
+                    self.filter.walk(&path, &mut dirs, Some(&mut files));
+                    for dir in dirs {
+                        self.add_watch(dir)?;
+                    }
+                    for file in files {
+                        if self.content_changed(&file) {
+                            changed.push(file);
+                        }
+                    }
+                }
+                Ok(_) => {
+                    if self.filter.ignored(&path, false) {
+                        continue;
+                    }
+                    if path
+                        .file_name()
+                        .is_some_and(|n| n == ".gitignore" || n == ".ignore")
+                    {
+                        if let Some(dir) = path.parent() {
+                            self.filter.load_dir(dir);
+                        }
+                    }
+                    if self.content_changed(&path) {
+                        changed.push(path);
+                    }
+                }
+                Err(_) => {
+                    // Deleted or renamed away.
+                    if self.filter.ignored(&path, false) {
+                        continue;
+                    }
+                    self.hashes.remove(&path);
+                    if self.watched.remove(&path) {
+                        self.watched.retain(|d| !d.starts_with(&path));
+                    }
+                    changed.push(path);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// True unless the file holds exactly what it held the last time we looked.
+    fn content_changed(&mut self, path: &Path) -> bool {
+        let Some(hash) = content_hash(path) else {
+            return true;
+        };
+        self.hashes.insert(path.to_path_buf(), hash) != Some(hash)
+    }
+}
+
+fn content_hash(path: &Path) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    if meta.len() > HASH_LIMIT {
+        use std::os::unix::fs::MetadataExt;
+        hasher.write_u64(meta.len());
+        hasher.write_i64(meta.mtime_nsec());
+        hasher.write_i64(meta.mtime());
+    } else {
+        hasher.write(&std::fs::read(path).ok()?);
+    }
+    Some(hasher.finish())
+}
+
+fn is_limit(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => true,
+        notify::ErrorKind::Io(io) => {
+            matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EMFILE))
+        }
+        _ => false,
+    }
+}
+
+/// The one message for a full watch or instance limit: what happened, the sysctl that
+/// raises it, and that hotrun goes on polling.
+fn limit_message(e: &notify::Error, wanted: usize) -> String {
+    let instances =
+        matches!(&e.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE));
+    let (key, suggested) = if instances {
+        ("max_user_instances", 1024)
+    } else {
+        ("max_user_watches", 524288)
+    };
+    let current = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{key}"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let what = if instances {
+        "the OS limit on inotify instances is reached".to_string()
+    } else {
+        format!("the OS limit on inotify watches is reached ({wanted} directories to watch)")
+    };
+    format!(
+        "{what}: fs.inotify.{key} = {current}. Polling every {} instead. Raise it with: sudo sysctl fs.inotify.{key}={suggested}",
+        crate::settings::format_duration(DEFAULT_POLL)
+    )
+}
+
+/// Which paths are never watched nor counted.
+struct Filter {
+    root: PathBuf,
+    ignore_dirs: Vec<PathBuf>,
+    globs: Vec<GlobSet>,
+    names: GlobSet,
+    /// Gitignore matchers by the directory they sit in, most important first
+    /// (`.ignore`, `.gitignore`, `.git/info/exclude`).
+    matchers: HashMap<PathBuf, Vec<Gitignore>>,
+    global: Option<Gitignore>,
+}
+
+impl Filter {
+    fn new(spec: &WatchSpec) -> Result<Filter> {
+        let mut names = GlobSetBuilder::new();
+        for p in IGNORED_FILES {
+            names.add(globset::Glob::new(p)?);
+        }
+        let (global, _) = Gitignore::global();
+        Ok(Filter {
+            root: spec.root.clone(),
+            ignore_dirs: spec.ignore_dirs.clone(),
+            globs: spec.ignore_globs.clone(),
+            names: names.build()?,
+            matchers: HashMap::new(),
+            global: if global.is_empty() {
+                None
+            } else {
+                Some(global)
+            },
+        })
+    }
+
+    /// Read the ignore files of `root`'s ancestors, up to the git root (or just the
+    /// project root when there is no git repository).
+    fn load_parents(&mut self, root: &Path) {
+        let top = root
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&self.root)
+            .to_path_buf();
+        for dir in root.ancestors().skip(1) {
+            if !dir.starts_with(&top) {
+                break;
+            }
+            self.load_dir(dir);
+        }
+    }
+
+    fn load_dir(&mut self, dir: &Path) {
+        let mut found = Vec::new();
+        for name in [".ignore", ".gitignore", ".git/info/exclude"] {
+            let file = dir.join(name);
+            if file.is_file() {
+                let mut b = GitignoreBuilder::new(dir);
+                b.add(&file);
+                if let Ok(g) = b.build() {
+                    found.push(g);
+                }
+            }
+        }
+        if found.is_empty() {
+            self.matchers.remove(dir);
+        } else {
+            self.matchers.insert(dir.to_path_buf(), found);
+        }
+    }
+
+    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if is_dir {
+            // Cargo marks its target directories (also while it creates them under a
+            // temporary name) with CACHEDIR.TAG.
+            if IGNORED_DIRS.contains(&name) || path.join("CACHEDIR.TAG").exists() {
+                return true;
+            }
+        } else if self.names.is_match(name) {
+            return true;
+        }
+        if path
+            .components()
+            .any(|c| IGNORED_DIRS.iter().any(|d| c.as_os_str() == *d))
+        {
+            return true;
+        }
+        if self.ignore_dirs.iter().any(|d| path.starts_with(d)) {
+            return true;
+        }
+        if let Ok(rel) = path.strip_prefix(&self.root) {
+            if self.globs.iter().any(|g| g.is_match(rel)) {
+                return true;
+            }
+        }
+        for dir in path.ancestors().skip(1) {
+            if let Some(matchers) = self.matchers.get(dir) {
+                for m in matchers {
+                    match m.matched(path, is_dir) {
+                        Match::Ignore(_) => return true,
+                        Match::Whitelist(_) => return false,
+                        Match::None => {}
+                    }
+                }
+            }
+        }
+        self.global
+            .as_ref()
+            .is_some_and(|g| g.matched(path, is_dir).is_ignore())
+    }
+
+    /// Every non-ignored directory below `dir` (and `dir`), and optionally its files.
+    fn walk(&mut self, dir: &Path, dirs: &mut Vec<PathBuf>, mut files: Option<&mut Vec<PathBuf>>) {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            self.load_dir(&d);
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(ft) = entry.file_type() else {
+                    continue;
+                };
+                let path = entry.path();
+                if ft.is_dir() {
+                    if !self.ignored(&path, true) {
+                        stack.push(path);
+                    }
+                } else if let Some(files) = files.as_deref_mut() {
+                    if !self.ignored(&path, false) {
+                        files.push(path);
+                    }
+                }
+            }
+            dirs.push(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(root: &Path) -> WatchSpec {
+        WatchSpec {
+            roots: vec![root.to_path_buf()],
+            root: root.to_path_buf(),
+            ignore_dirs: vec![root.join("target")],
+            ignore_globs: Vec::new(),
+            poll: None,
+        }
+    }
+
+    #[test]
+    fn walk_prunes_ignored_trees_and_honours_gitignore_outside_git() {
+        let tmp = std::env::temp_dir().join(format!("hotrun-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        for d in [
+            "src/a",
+            "target/debug",
+            "node_modules/x",
+            "gen/keep",
+            "logs",
+            ".git",
+        ] {
+            std::fs::create_dir_all(tmp.join(d)).unwrap();
+        }
+        std::fs::write(tmp.join(".gitignore"), "/gen/\n!/gen/keep/\nlogs\n*.tmp\n").unwrap();
+        std::fs::write(tmp.join("src/main.rs"), "").unwrap();
+        std::fs::write(tmp.join("src/x.tmp"), "").unwrap();
+        std::fs::write(tmp.join("src/.main.rs.swp"), "").unwrap();
+        let mut f = Filter::new(&spec(&tmp)).unwrap();
+        let mut dirs = Vec::new();
+        let mut files = Vec::new();
+        f.walk(&tmp, &mut dirs, Some(&mut files));
+        let rel: HashSet<_> = dirs
+            .iter()
+            .map(|d| d.strip_prefix(&tmp).unwrap().to_path_buf())
+            .collect();
+        assert!(rel.contains(Path::new("src/a")));
+        assert!(!rel.contains(Path::new("target")));
+        assert!(!rel.contains(Path::new("node_modules")));
+        assert!(!rel.contains(Path::new("logs")));
+        assert!(!rel.contains(Path::new(".git")));
+        assert!(!rel.contains(Path::new("gen")));
+        assert!(files.contains(&tmp.join("src/main.rs")));
+        assert!(!files.contains(&tmp.join("src/x.tmp")));
+        assert!(!files.contains(&tmp.join("src/.main.rs.swp")));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests: the real hotrun binary on fixture projects.
