@@ -55,8 +55,9 @@ pub fn start(
         (Some(cmd), _) => {
             // `exec` so the command is the process hotrun signals, unless it is a
             // compound shell line.
+            // A compound line gets the arguments as "$@" for its own use.
             let script = if cmd.contains(['&', '|', ';', '\n', '(']) {
-                format!("{cmd} \"$@\"")
+                cmd.clone()
             } else {
                 format!("exec {cmd} \"$@\"")
             };

@@ -133,8 +133,8 @@ pub struct State {
     next_gen: u64,
     pub builds_finished: u32,
     pub paused: bool,
-    /// Build inputs that changed while paused.
-    paused_files: BTreeSet<PathBuf>,
+    /// Build inputs that changed while paused (`Some` even when empty after a rescan).
+    paused_files: Option<BTreeSet<PathBuf>>,
     quitting: Option<i32>,
     restart_at: Option<Instant>,
     backoff: Duration,
@@ -155,7 +155,7 @@ impl State {
             next_gen: 0,
             builds_finished: 0,
             paused: false,
-            paused_files: BTreeSet::new(),
+            paused_files: None,
             quitting: None,
             restart_at: None,
             backoff: BACKOFF_START,
@@ -196,7 +196,9 @@ impl State {
                 fx.push(info(
                     "file events were lost (watch queue overflow): rebuilding",
                 ));
-                if self.quitting.is_none() {
+                if self.paused {
+                    self.paused_files.get_or_insert_with(BTreeSet::new);
+                } else if self.quitting.is_none() {
                     self.on_build_input(BTreeSet::new(), now, &mut fx);
                 }
             }
@@ -286,7 +288,7 @@ impl State {
             return;
         }
         if self.paused {
-            self.paused_files.extend(build);
+            self.paused_files.get_or_insert_with(BTreeSet::new).extend(build);
             return;
         }
         self.on_build_input(build, now, fx);
@@ -414,7 +416,8 @@ impl State {
         }
         let queued = queued.take();
         self.build = Build::Idle;
-        if let Some(files) = queued.filter(|f| !f.is_empty()) {
+        // Queued changes build again, even an empty set (a rescan asked for it).
+        if let Some(files) = queued {
             self.build = Build::Settling {
                 first: now,
                 last: now,
@@ -581,8 +584,7 @@ impl State {
             Command::Resume => {
                 self.paused = false;
                 fx.push(info("watching again"));
-                let files = std::mem::take(&mut self.paused_files);
-                if !files.is_empty() {
+                if let Some(files) = self.paused_files.take() {
                     self.on_build_input(files, now, fx);
                 }
             }
@@ -638,3 +640,7 @@ fn info(message: &str) -> Effect {
         message: message.to_string(),
     })
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

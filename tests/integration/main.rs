@@ -1,1 +1,9 @@
-//! Integration tests: the real hotrun binary on fixture projects.
+//! Integration tests: the real hotrun binary on fixture projects, with real processes,
+//! real sockets and real file events. Every wait is on a fact with a deadline.
+
+mod support;
+
+mod apps;
+mod processes;
+mod setup;
+mod watching;

@@ -1,0 +1,1051 @@
+//! Unit tests for hotrun's state machine: every scenario is a sequence of events at
+//! made-up instants, checked against the effects `State::update` asks for. No
+//! processes, no files, no sleeping.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::classify::{Classifier, Inputs};
+use crate::event::{
+    BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus, Report,
+};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+const APP: &str = "/p/target/debug/app";
+const MAIN_RS: &str = "/p/src/main.rs";
+const LIB_RS: &str = "/p/src/lib.rs";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn options() -> Options {
+    Options {
+        debounce: ms(30),
+        debounce_cap: Duration::from_secs(1),
+        on_busy: OnBusy::Restart,
+        restart: RestartPolicy::Never,
+        ready_grace: ms(200),
+        exit_after_builds: None,
+    }
+}
+
+/// A Cargo project with one package at `/p`: `/p/src/*.rs` are build inputs,
+/// `/p/README.md` is not.
+fn classifier() -> Classifier {
+    Classifier::new(
+        PathBuf::from("/p"),
+        Inputs::Cargo {
+            packages: vec![PathBuf::from("/p")],
+            example: false,
+        },
+        globset::GlobSet::empty(),
+    )
+}
+
+fn state(options: Options) -> State {
+    State::new(options, classifier())
+}
+
+fn paths(list: &[&str]) -> Vec<PathBuf> {
+    list.iter().map(PathBuf::from).collect()
+}
+
+/// An executable whose identity is derived from `size`: the same size is the same
+/// binary, a different size a new one.
+fn exe(path: &str, size: u64) -> Executable {
+    Executable {
+        path: PathBuf::from(path),
+        size,
+        mtime_ns: 1_700_000_000_000_000_000 + i128::from(size),
+        inode: 4242 + size,
+    }
+}
+
+fn ok_build(exe_path: &str, size: u64) -> BuildOutcome {
+    BuildOutcome {
+        ok: true,
+        cancelled: false,
+        duration: ms(800),
+        diagnostics: Vec::new(),
+        executable: Some(exe(exe_path, size)),
+        input_files: paths(&[MAIN_RS, LIB_RS]),
+        input_dirs: Vec::new(),
+    }
+}
+
+fn error_diagnostic() -> Diagnostic {
+    Diagnostic {
+        level: "error".to_string(),
+        message: "mismatched types".to_string(),
+        rendered: "error[E0308]: mismatched types\n --> src/main.rs:3:5".to_string(),
+        file: Some("src/main.rs".to_string()),
+        line: Some(3),
+        column: Some(5),
+    }
+}
+
+fn failed_build() -> BuildOutcome {
+    BuildOutcome {
+        ok: false,
+        cancelled: false,
+        duration: ms(400),
+        diagnostics: vec![error_diagnostic()],
+        executable: None,
+        input_files: Vec::new(),
+        input_dirs: Vec::new(),
+    }
+}
+
+fn changed(list: &[&str]) -> Event {
+    Event::Changed(paths(list))
+}
+
+fn finished(id: u64, outcome: BuildOutcome) -> Event {
+    Event::BuildFinished { id, outcome }
+}
+
+fn code(code: i32) -> ExitStatus {
+    ExitStatus {
+        code: Some(code),
+        signal: None,
+    }
+}
+
+/// How an app stopped by hotrun usually ends: SIGTERM.
+fn terminated() -> ExitStatus {
+    ExitStatus {
+        code: None,
+        signal: Some(15),
+    }
+}
+
+fn exited(gen: u64, status: ExitStatus) -> Event {
+    Event::AppExited { gen, status }
+}
+
+fn started(gen: u64, pid: u32) -> Event {
+    Event::AppStarted { gen, pid }
+}
+
+fn command(command: Command) -> Event {
+    Event::Command(command)
+}
+
+/// Every `StartBuild` as (id, files).
+fn builds_started(fx: &[Effect]) -> Vec<(u64, Vec<PathBuf>)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::StartBuild { id, files } => Some((*id, files.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The id of the one build these effects start.
+fn build_id(fx: &[Effect]) -> u64 {
+    match builds_started(fx).as_slice() {
+        [(id, _)] => *id,
+        other => panic!("expected exactly one StartBuild, got {other:?} in {fx:#?}"),
+    }
+}
+
+fn spawned(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::SpawnApp { gen, .. } => Some(*gen),
+            _ => None,
+        })
+        .collect()
+}
+
+fn spawned_executables(fx: &[Effect]) -> Vec<Option<PathBuf>> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::SpawnApp { executable, .. } => Some(executable.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stopped(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::StopApp { gen } => Some(*gen),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancelled(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::CancelBuild { id } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn exits(fx: &[Effect]) -> Vec<i32> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Exit(code) => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reports(fx: &[Effect]) -> Vec<&Report> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Report(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has_report(fx: &[Effect], wanted: impl Fn(&Report) -> bool) -> bool {
+    reports(fx).into_iter().any(wanted)
+}
+
+/// The effects that make something happen (everything but reports).
+fn actions(fx: &[Effect]) -> Vec<&Effect> {
+    fx.iter()
+        .filter(|e| !matches!(e, Effect::Report(_)))
+        .collect()
+}
+
+/// Lets time pass up to `now` the way the loop does: a Tick at every deadline the state
+/// asks for on the way.
+fn advance(st: &mut State, now: Instant) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    for _ in 0..10_000 {
+        match st.next_deadline() {
+            Some(at) if at <= now => fx.extend(st.update(Event::Tick, at)),
+            _ => return fx,
+        }
+    }
+    panic!("the deadline never moves past {:?}", st.next_deadline());
+}
+
+/// Delivers `event` at `now`, after the Ticks for every deadline that passed before it.
+fn deliver(st: &mut State, event: Event, now: Instant) -> Vec<Effect> {
+    let mut fx = advance(st, now);
+    fx.extend(st.update(event, now));
+    fx
+}
+
+/// Runs hotrun from the start until generation 1 of the app (pid 100, built from
+/// `ok_build(APP, 1)` as build 1) is ready; returns the instant it became ready.
+fn boot(st: &mut State, t0: Instant) -> Instant {
+    let id = build_id(&st.start(t0));
+    assert_eq!(id, 1);
+    let fx = st.update(finished(id, ok_build(APP, 1)), t0 + ms(1000));
+    assert_eq!(spawned(&fx), vec![1]);
+    st.update(started(1, 100), t0 + ms(1010));
+    let ready_at = st.next_deadline().expect("the ready grace is a deadline");
+    st.update(Event::Tick, ready_at);
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 1,
+            pid: 100,
+            ..
+        }
+    ));
+    assert_eq!(st.build, Build::Idle);
+    ready_at
+}
+
+/// A save of `files` at `now` on an idle hotrun: settles and starts a build; returns
+/// its id and the instant it started.
+fn save_and_build(st: &mut State, files: &[&str], now: Instant) -> (u64, Instant) {
+    let fx = deliver(st, changed(files), now);
+    assert!(builds_started(&fx).is_empty(), "built before settling");
+    let at = st.next_deadline().expect("a settle deadline");
+    let fx = st.update(Event::Tick, at);
+    let started = builds_started(&fx);
+    assert_eq!(started.len(), 1, "{fx:#?}");
+    (started[0].0, at)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The first build and the first app
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn start_builds_then_spawns_then_app_becomes_ready_after_grace() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+
+    let fx = st.start(t0);
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::StartBuild {
+            id: 1,
+            files: Vec::new()
+        }]
+    );
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::BuildStarted { .. }
+    )));
+    assert!(matches!(st.build, Build::Running { id: 1, .. }));
+    assert_eq!(st.app, App::None);
+
+    let fx = st.update(finished(1, ok_build(APP, 1)), t0 + ms(1000));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 1,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::BuildFinished { outcome } if outcome.ok
+    )));
+    assert_eq!(st.last, LastBuild::Ok);
+    assert_eq!(st.build, Build::Idle);
+
+    let fx = st.update(started(1, 100), t0 + ms(1010));
+    assert_eq!(fx, vec![Effect::Report(Report::AppStarted { pid: 100 })]);
+    assert!(matches!(
+        st.app,
+        App::Starting {
+            gen: 1,
+            pid: 100,
+            ..
+        }
+    ));
+
+    // The grace counts from the spawn: not ready just before it ends.
+    assert_eq!(st.next_deadline(), Some(t0 + ms(1200)));
+    let fx = st.update(Event::Tick, t0 + ms(1199));
+    assert!(fx.is_empty(), "{fx:#?}");
+    assert!(matches!(st.app, App::Starting { .. }));
+
+    let fx = st.update(Event::Tick, t0 + ms(1200));
+    assert_eq!(
+        fx,
+        vec![Effect::Report(Report::AppReady { after: ms(200) })]
+    );
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 1,
+            pid: 100,
+            ..
+        }
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// 2–4. Saves during a build
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn save_during_build_cancels_settles_and_rebuilds_with_a_new_id() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let first = build_id(&st.start(t0));
+
+    let fx = st.update(changed(&[MAIN_RS]), t0 + ms(100));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::CancelBuild { id: first }],
+        "{fx:#?}"
+    );
+    assert!(has_report(&fx, |r| *r == Report::BuildCancelled));
+    assert!(has_report(&fx, |r| *r
+        == Report::Change {
+            paths: paths(&[MAIN_RS]),
+            kind: ChangeKind::Build
+        }));
+    assert!(matches!(st.build, Build::Settling { .. }));
+
+    // Nothing builds before the settle deadline.
+    assert_eq!(st.next_deadline(), Some(t0 + ms(130)));
+    let fx = st.update(Event::Tick, t0 + ms(129));
+    assert!(builds_started(&fx).is_empty(), "{fx:#?}");
+
+    let fx = st.update(Event::Tick, t0 + ms(130));
+    let started = builds_started(&fx);
+    assert_eq!(started.len(), 1);
+    let (second, files) = &started[0];
+    assert_ne!(*second, first);
+    assert_eq!(files, &paths(&[MAIN_RS]));
+
+    // The cancelled build's end arrives late: it changes nothing and reports nothing.
+    let fx = st.update(finished(first, ok_build(APP, 1)), t0 + ms(200));
+    assert!(fx.is_empty(), "{fx:#?}");
+    assert!(matches!(st.build, Build::Running { id, .. } if id == *second));
+    assert_eq!(st.app, App::None);
+    assert_eq!(st.builds_finished, 0);
+
+    // The new build's end is the one that counts.
+    let fx = st.update(finished(*second, ok_build(APP, 2)), t0 + ms(900));
+    assert_eq!(spawned(&fx), vec![1]);
+}
+
+#[test]
+fn two_saves_during_one_build_cancel_once_and_rebuild_with_both_files() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    // A manual rebuild is running when the saves come in.
+    let fx = st.update(command(Command::Rebuild), ready + ms(1000));
+    let running = build_id(&fx);
+
+    let mut fx = st.update(changed(&[MAIN_RS]), ready + ms(1100));
+    fx.extend(st.update(changed(&[LIB_RS]), ready + ms(1115)));
+    assert_eq!(cancelled(&fx), vec![running]);
+    assert!(builds_started(&fx).is_empty());
+
+    // The superseded build ends while hotrun settles: ignored.
+    let fx = st.update(finished(running, ok_build(APP, 2)), ready + ms(1120));
+    assert!(fx.is_empty(), "{fx:#?}");
+
+    // The settle window runs from the last save.
+    let fx = advance(&mut st, ready + ms(1144));
+    assert!(builds_started(&fx).is_empty());
+    let fx = advance(&mut st, ready + ms(1145));
+    let started = builds_started(&fx);
+    assert_eq!(started.len(), 1);
+    let (newest, files) = started[0].clone();
+    assert_eq!(files, paths(&[LIB_RS, MAIN_RS]));
+    assert!(cancelled(&fx).is_empty());
+
+    // Even after the newest build started, the superseded outcome is ignored.
+    let fx = st.update(finished(running, ok_build(APP, 3)), ready + ms(1200));
+    assert!(
+        spawned(&fx).is_empty() && stopped(&fx).is_empty(),
+        "{fx:#?}"
+    );
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+
+    let fx = st.update(finished(newest, ok_build(APP, 4)), ready + ms(2000));
+    assert_eq!(stopped(&fx), vec![1]);
+    assert!(spawned(&fx).is_empty());
+}
+
+#[test]
+fn on_busy_queue_lets_the_build_finish_then_builds_again() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        on_busy: OnBusy::Queue,
+        ..options()
+    });
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    let fx = st.update(changed(&[LIB_RS]), at + ms(100));
+    assert!(cancelled(&fx).is_empty(), "{fx:#?}");
+    assert!(!has_report(&fx, |r| *r == Report::BuildCancelled));
+    assert!(matches!(st.build, Build::Running { id: i, .. } if i == id));
+    // A running build has no deadline of its own.
+    assert_eq!(st.next_deadline(), None);
+
+    // The build finishes: the app swaps, and the queued change settles.
+    let done = at + ms(800);
+    let fx = st.update(finished(id, ok_build(APP, 2)), done);
+    assert_eq!(stopped(&fx), vec![1]);
+    assert!(builds_started(&fx).is_empty());
+    assert!(matches!(
+        &st.build,
+        Build::Settling { files, .. } if files.iter().eq(paths(&[LIB_RS]).iter())
+    ));
+
+    let fx = advance(&mut st, done + ms(30));
+    let started = builds_started(&fx);
+    assert_eq!(started.len(), 1, "{fx:#?}");
+    assert!(started[0].0 > id);
+    assert_eq!(started[0].1, paths(&[LIB_RS]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. A save during a swap
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn save_during_swap_builds_while_the_old_app_stops_then_swaps_again() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    // Build 2 succeeds: gen 1 is asked to stop.
+    let (b2, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    let fx = st.update(finished(b2, ok_build(APP, 2)), at + ms(500));
+    assert_eq!(stopped(&fx), vec![1]);
+    assert!(spawned(&fx).is_empty());
+    assert!(matches!(
+        st.app,
+        App::Stopping {
+            gen: 1,
+            then_start: true,
+            ..
+        }
+    ));
+
+    // A save while gen 1 is stopping: settles and builds, the swap goes on.
+    let swap = at + ms(500);
+    let fx = st.update(changed(&[LIB_RS]), swap + ms(10));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(matches!(st.build, Build::Settling { .. }));
+    let fx = advance(&mut st, swap + ms(40));
+    let b3 = build_id(&fx);
+    assert!(stopped(&fx).is_empty() && spawned(&fx).is_empty());
+
+    // Gen 1 is gone: gen 2 starts from build 2 while build 3 runs.
+    let fx = st.update(exited(1, terminated()), swap + ms(100));
+    assert_eq!(spawned(&fx), vec![2]);
+    assert!(has_report(&fx, |r| *r
+        == Report::AppExited {
+            status: terminated(),
+            requested: true
+        }));
+    assert!(matches!(st.build, Build::Running { id, .. } if id == b3));
+    st.update(started(2, 200), swap + ms(110));
+    assert!(matches!(st.app, App::Starting { gen: 2, .. }));
+
+    // Build 3 succeeds while gen 2 runs: gen 2 stops, and gen 3 follows its exit.
+    let fx = st.update(finished(b3, ok_build(APP, 3)), swap + ms(900));
+    assert_eq!(stopped(&fx), vec![2]);
+    assert!(spawned(&fx).is_empty());
+    let fx = st.update(exited(2, terminated()), swap + ms(950));
+    assert_eq!(spawned(&fx), vec![3]);
+    assert!(matches!(st.app, App::Spawning { gen: 3, .. }));
+}
+
+// ---------------------------------------------------------------------------------------
+// 6–8. Failed builds
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn failed_build_leaves_the_running_app_alone() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    let fx = st.update(finished(id, failed_build()), at + ms(400));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(stopped(&fx).is_empty() && spawned(&fx).is_empty());
+    assert_eq!(
+        reports(&fx),
+        vec![&Report::BuildFinished {
+            outcome: failed_build()
+        }]
+    );
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 1,
+            pid: 100,
+            ..
+        }
+    ));
+    assert_eq!(
+        st.last,
+        LastBuild::Failed {
+            diagnostics: vec![error_diagnostic()]
+        }
+    );
+    assert_eq!(st.build, Build::Idle);
+    assert_eq!(st.next_deadline(), None);
+}
+
+#[test]
+fn good_build_after_a_failed_one_swaps_the_app() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (bad, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    st.update(finished(bad, failed_build()), at + ms(400));
+
+    let (good, at) = save_and_build(&mut st, &[MAIN_RS], at + ms(5000));
+    let fx = st.update(finished(good, ok_build(APP, 2)), at + ms(700));
+    assert_eq!(actions(&fx), vec![&Effect::StopApp { gen: 1 }]);
+    assert_eq!(st.last, LastBuild::Ok);
+
+    let fx = st.update(exited(1, terminated()), at + ms(750));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 2,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            requested: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn non_rust_file_in_a_package_rebuilds_only_while_the_last_build_failed() {
+    let template = "/p/templates/x.html";
+    let t0 = Instant::now();
+
+    // After a failed build the dep-info is stale: anything in the package is an input.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (bad, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    st.update(finished(bad, failed_build()), at + ms(400));
+    let now = at + ms(2000);
+    let fx = st.update(changed(&[template]), now);
+    assert_eq!(
+        reports(&fx),
+        vec![&Report::Change {
+            paths: paths(&[template]),
+            kind: ChangeKind::Build
+        }]
+    );
+    assert!(matches!(st.build, Build::Settling { .. }));
+    let fx = advance(&mut st, now + ms(30));
+    assert_eq!(builds_started(&fx), vec![(bad + 1, paths(&[template]))]);
+
+    // After a good build it is just noted.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let now = ready + ms(1000);
+    let fx = st.update(changed(&[template, "/p/README.md"]), now);
+    assert_eq!(
+        fx,
+        vec![Effect::Report(Report::Change {
+            paths: paths(&[template, "/p/README.md"]),
+            kind: ChangeKind::Other
+        })]
+    );
+    assert_eq!(st.build, Build::Idle);
+    assert_eq!(st.next_deadline(), None);
+    assert!(builds_started(&advance(&mut st, now + ms(5000))).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. The app dying during a build
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn app_dying_during_a_build_is_reported_and_the_build_spawns_it_again() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    let died = at + ms(200);
+    let fx = st.update(exited(1, code(3)), died);
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(has_report(&fx, |r| *r
+        == Report::AppExited {
+            status: code(3),
+            requested: false
+        }));
+    assert_eq!(
+        st.app,
+        App::Exited {
+            status: code(3),
+            at: died
+        }
+    );
+    assert!(matches!(st.build, Build::Running { id: i, .. } if i == id));
+
+    let fx = st.update(finished(id, ok_build(APP, 2)), at + ms(800));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 2,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Unchanged binary
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn unchanged_executable_keeps_the_app_running() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    // Same path, size, mtime and inode as the binary gen 1 runs.
+    let fx = st.update(finished(id, ok_build(APP, 1)), at + ms(300));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 1,
+            pid: 100,
+            ..
+        }
+    ));
+    assert_eq!(st.last, LastBuild::Ok);
+
+    // Any difference (here only the inode) is a new binary.
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], at + ms(1000));
+    let mut outcome = ok_build(APP, 1);
+    outcome.executable.as_mut().unwrap().inode += 1;
+    let fx = st.update(finished(id, outcome), at + ms(300));
+    assert_eq!(stopped(&fx), vec![1]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. Restart policy
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn restart_never_leaves_an_exited_app_down() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let fx = st.update(exited(1, code(1)), ready + ms(500));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(matches!(st.app, App::Exited { .. }));
+    assert_eq!(st.next_deadline(), None);
+    assert!(spawned(&advance(&mut st, ready + ms(60_000))).is_empty());
+}
+
+#[test]
+fn restart_on_failure_backs_off_and_doubles() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        restart: RestartPolicy::OnFailure,
+        ..options()
+    });
+    let ready = boot(&mut st, t0);
+
+    let crash = ready + ms(500);
+    let fx = st.update(exited(1, code(1)), crash);
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert_eq!(st.next_deadline(), Some(crash + Duration::from_secs(1)));
+    assert!(spawned(&st.update(Event::Tick, crash + ms(999))).is_empty());
+    let fx = st.update(Event::Tick, crash + Duration::from_secs(1));
+    assert_eq!(spawned(&fx), vec![2]);
+    assert_eq!(st.restarts, 1);
+
+    // The second crash waits twice as long.
+    let respawn = crash + Duration::from_secs(1);
+    st.update(started(2, 200), respawn + ms(10));
+    let crash = respawn + ms(300);
+    st.update(exited(2, code(1)), crash);
+    assert_eq!(st.next_deadline(), Some(crash + Duration::from_secs(2)));
+    let fx = advance(&mut st, crash + Duration::from_secs(2));
+    assert_eq!(spawned(&fx), vec![3]);
+    assert_eq!(st.restarts, 2);
+
+    // A clean exit is not a failure.
+    st.update(started(3, 300), crash + ms(2010));
+    let fx = st.update(exited(3, code(0)), crash + ms(2500));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert_eq!(st.next_deadline(), None);
+}
+
+#[test]
+fn restart_always_restarts_even_a_clean_exit() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        restart: RestartPolicy::Always,
+        ..options()
+    });
+    let ready = boot(&mut st, t0);
+
+    let exit = ready + ms(500);
+    st.update(exited(1, code(0)), exit);
+    assert_eq!(st.next_deadline(), Some(exit + Duration::from_secs(1)));
+    let fx = advance(&mut st, exit + Duration::from_secs(1));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 2,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 12. Bursts of events
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn burst_of_changes_builds_once_after_the_last_one_settles() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let base = boot(&mut st, t0) + ms(1000);
+
+    let mut fx = Vec::new();
+    for i in 0..100 {
+        fx.extend(deliver(&mut st, changed(&[MAIN_RS]), base + ms(5 * i)));
+    }
+    let last = base + ms(5 * 99);
+    fx.extend(advance(&mut st, last + ms(29)));
+    assert!(builds_started(&fx).is_empty(), "built during the burst");
+
+    let fx = advance(&mut st, last + ms(30));
+    assert_eq!(builds_started(&fx), vec![(2, paths(&[MAIN_RS]))]);
+    assert!(matches!(st.build, Build::Running { started, .. } if started == last + ms(30)));
+}
+
+#[test]
+fn endless_stream_of_changes_still_builds_at_the_cap() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let base = boot(&mut st, t0) + ms(1000);
+
+    let mut first_build = None;
+    for i in 0..=150 {
+        let now = base + ms(10 * i);
+        let ticked = advance(&mut st, now);
+        if first_build.is_none() && !builds_started(&ticked).is_empty() {
+            first_build = Some(now);
+        }
+        st.update(changed(&[MAIN_RS]), now);
+        if let Build::Running { started, .. } = st.build {
+            first_build.get_or_insert(started);
+        }
+    }
+    let first_build = first_build.expect("a build started during the stream");
+    assert!(first_build <= base + Duration::from_secs(1));
+    assert!(first_build >= base + ms(990));
+}
+
+// ---------------------------------------------------------------------------------------
+// 13. Quit
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn quit_cancels_the_build_stops_the_app_and_exits_when_it_is_gone() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    let fx = st.update(command(Command::Quit), at + ms(100));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::CancelBuild { id }, &Effect::StopApp { gen: 1 }]
+    );
+
+    // The cancelled build's end and further saves do nothing now.
+    assert!(actions(&st.update(finished(id, ok_build(APP, 2)), at + ms(150))).is_empty());
+    assert!(actions(&st.update(changed(&[MAIN_RS]), at + ms(160))).is_empty());
+
+    let fx = st.update(exited(1, terminated()), at + ms(200));
+    assert_eq!(exits(&fx), vec![0]);
+    assert!(spawned(&fx).is_empty());
+}
+
+#[test]
+fn second_quit_exits_without_waiting_for_the_app() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let fx = st.update(command(Command::Quit), ready + ms(100));
+    assert_eq!(stopped(&fx), vec![1]);
+    assert!(exits(&fx).is_empty());
+
+    let fx = st.update(command(Command::Quit), ready + ms(200));
+    assert_eq!(exits(&fx), vec![0]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 14. Commands
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rebuild_command_while_idle_builds_immediately() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let now = ready + ms(1000);
+    let fx = st.update(command(Command::Rebuild), now);
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::StartBuild {
+            id: 2,
+            files: Vec::new()
+        }]
+    );
+    assert!(matches!(st.build, Build::Running { id: 2, started, .. } if started == now));
+}
+
+#[test]
+fn restart_command_respawns_the_app_without_building() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let fx = st.update(command(Command::Restart), ready + ms(1000));
+    assert_eq!(actions(&fx), vec![&Effect::StopApp { gen: 1 }]);
+    let fx = st.update(exited(1, terminated()), ready + ms(1050));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 2,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+    assert_eq!(st.build, Build::Idle);
+}
+
+#[test]
+fn pause_holds_changes_until_resume() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    st.update(command(Command::Pause), ready + ms(100));
+    assert!(st.paused);
+    let fx = st.update(changed(&[MAIN_RS]), ready + ms(200));
+    // The change is still shown.
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::Change {
+            kind: ChangeKind::Build,
+            ..
+        }
+    )));
+    assert_eq!(st.build, Build::Idle);
+    assert_eq!(st.next_deadline(), None);
+    assert!(builds_started(&advance(&mut st, ready + ms(10_000))).is_empty());
+
+    let resume = ready + ms(10_000);
+    let fx = st.update(command(Command::Resume), resume);
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(!st.paused);
+    assert!(matches!(st.build, Build::Settling { .. }));
+    let fx = advance(&mut st, resume + ms(30));
+    assert_eq!(builds_started(&fx), vec![(2, paths(&[MAIN_RS]))]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 15. exit_after_builds
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn exit_after_one_build_quits_once_the_app_is_ready() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        exit_after_builds: Some(1),
+        ..options()
+    });
+
+    let id = build_id(&st.start(t0));
+    let fx = st.update(finished(id, ok_build(APP, 1)), t0 + ms(1000));
+    assert_eq!(
+        actions(&fx),
+        vec![&Effect::SpawnApp {
+            gen: 1,
+            executable: Some(PathBuf::from(APP))
+        }]
+    );
+    let fx = st.update(started(1, 100), t0 + ms(1010));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+
+    let fx = advance(&mut st, t0 + ms(1200));
+    assert!(has_report(&fx, |r| matches!(r, Report::AppReady { .. })));
+    assert_eq!(actions(&fx), vec![&Effect::StopApp { gen: 1 }]);
+
+    let fx = st.update(exited(1, terminated()), t0 + ms(1300));
+    assert_eq!(actions(&fx), vec![&Effect::Exit(0)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 16. Idle
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn idle_hotrun_with_a_ready_app_has_no_deadline() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    boot(&mut st, t0);
+    assert_eq!(st.next_deadline(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// More corners
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn lost_events_rebuild_when_idle() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let now = ready + ms(1000);
+    st.update(Event::Rescan, now);
+    assert!(matches!(st.build, Build::Settling { .. }));
+    let fx = advance(&mut st, now + ms(30));
+    assert_eq!(builds_started(&fx).len(), 1);
+}
+
+#[test]
+fn lost_events_during_a_queued_build_still_rebuild() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        on_busy: OnBusy::Queue,
+        ..options()
+    });
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+
+    // The watcher overflowed while the build ran: anything may have changed since.
+    st.update(Event::Rescan, at + ms(100));
+    let done = at + ms(800);
+    st.update(finished(id, ok_build(APP, 2)), done);
+    let fx = advance(&mut st, done + Duration::from_secs(2));
+    assert_eq!(builds_started(&fx).len(), 1, "{fx:#?}");
+}
+
+#[test]
+fn fatal_error_stops_the_app_and_exits_with_code_one() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+
+    let fx = st.update(Event::Fatal("watcher died".to_string()), ready + ms(100));
+    assert_eq!(actions(&fx), vec![&Effect::StopApp { gen: 1 }]);
+    assert!(has_report(&fx, |r| matches!(r, Report::Error { .. })));
+    let fx = st.update(exited(1, terminated()), ready + ms(200));
+    assert_eq!(exits(&fx), vec![1]);
+}
+
+#[test]
+fn good_build_while_the_app_is_still_spawning_waits_for_its_pid_then_swaps() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let id = build_id(&st.start(t0));
+    st.update(finished(id, ok_build(APP, 1)), t0 + ms(1000));
+
+    // Build 2 finishes before gen 1 reported its pid.
+    let (b2, at) = save_and_build(&mut st, &[MAIN_RS], t0 + ms(1001));
+    let fx = st.update(finished(b2, ok_build(APP, 2)), at + ms(500));
+    assert_eq!(actions(&fx), vec![&Effect::StopApp { gen: 1 }]);
+
+    let fx = st.update(started(1, 100), at + ms(510));
+    assert_eq!(fx, vec![Effect::Report(Report::AppStarted { pid: 100 })]);
+    assert!(matches!(
+        st.app,
+        App::Stopping {
+            gen: 1,
+            pid: Some(100),
+            ..
+        }
+    ));
+    let fx = st.update(exited(1, terminated()), at + ms(600));
+    assert_eq!(spawned(&fx), vec![2]);
+    assert_eq!(spawned_executables(&fx), vec![Some(PathBuf::from(APP))]);
+}

@@ -1,0 +1,132 @@
+//! The app's lifecycle: stop signals and timeouts, children, hotrun's own death, crashes,
+//! and the json stdin commands. These use command projects (no compiler), so they are
+//! quick.
+
+use crate::support::*;
+
+/// An app (a shell loop) that prints its pid and the pid of a child it started.
+const APP_WITH_CHILD: &str = r#"sleep 1000 & echo "child $!"; echo "app $$"; while :; do sleep 0.2; done"#;
+
+fn project(run_cmd: &str, extra: &str) -> TempDir {
+    command_project(&format!("[run]\ncmd = '''{run_cmd}'''\n{extra}"))
+}
+
+#[test]
+fn an_app_ignoring_sigterm_is_killed_after_the_stop_timeout() {
+    let dir = project(
+        r#"trap '' TERM; echo "app $$"; while :; do sleep 0.1; done"#,
+        "stop_timeout = \"300ms\"\n",
+    );
+    let mut h = hotrun(dir.path()).start();
+    let app = pid_from_output(&mut h, "app ");
+    h.send("restart");
+    let exited = h.wait("app_exited");
+    assert_eq!(exited["signal"], 9, "killed with SIGKILL after the timeout: {exited}");
+    assert_eq!(exited["requested"], true);
+    wait_gone(app, "the old app", &h);
+    let next = pid_from_output(&mut h, "app ");
+    assert_ne!(app, next);
+    assert_no_zombies(&h);
+}
+
+#[test]
+fn an_app_child_is_gone_after_a_swap() {
+    let dir = project(APP_WITH_CHILD, "");
+    let mut h = hotrun(dir.path()).start();
+    let child = pid_from_output(&mut h, "child ");
+    let app = pid_from_output(&mut h, "app ");
+    assert!(alive(child) && alive(app));
+    h.send("restart");
+    h.wait("app_exited");
+    wait_gone(app, "the old app", &h);
+    wait_gone(child, "the old app's child", &h);
+    let new_child = pid_from_output(&mut h, "child ");
+    assert!(alive(new_child));
+    assert_no_zombies(&h);
+}
+
+#[test]
+fn killing_hotrun_with_sigkill_takes_the_app_and_its_child_down() {
+    let dir = project(APP_WITH_CHILD, "");
+    let mut h = hotrun(dir.path()).start();
+    let child = pid_from_output(&mut h, "child ");
+    let app = pid_from_output(&mut h, "app ");
+    let helpers: Vec<u32> = descendants(h.pid()).into_iter().map(|(p, _)| p).collect();
+    h.signal(libc::SIGKILL);
+    let started = std::time::Instant::now();
+    wait_gone(app, "the app", &h);
+    wait_gone(child, "the app's child", &h);
+    for pid in helpers {
+        wait_gone(pid, "a process started by hotrun", &h);
+    }
+    // Not asserted (shared machines are noisy), but reported: the brief's bar is 1 s.
+    eprintln!("app tree gone {:?} after SIGKILL of hotrun", started.elapsed());
+}
+
+#[test]
+fn sigterm_and_ctrl_c_stop_the_app_gracefully_first() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let dir = project(
+            r#"trap 'echo stopped > stopped.txt; exit 0' TERM; echo "app $$"; while :; do sleep 0.1 & wait $!; done"#,
+            "",
+        );
+        let mut h = hotrun(dir.path()).start();
+        let app = pid_from_output(&mut h, "app ");
+        h.signal(signal);
+        assert_eq!(h.wait_exit(), 0, "hotrun exits 0 after a requested quit");
+        assert!(dir.path().join("stopped.txt").exists(), "the app got its stop signal (signal {signal})");
+        assert!(!alive(app));
+    }
+}
+
+#[test]
+fn an_app_that_crashes_on_start_is_reported_and_not_restarted() {
+    let dir = project("echo boom; exit 3", "");
+    let mut h = hotrun(dir.path()).start();
+    let exited = h.wait("app_exited");
+    assert_eq!(exited["code"], 3, "{exited}");
+    assert_eq!(exited["requested"], false, "{exited}");
+    // Nothing starts it again until asked: the next app_started follows our rebuild.
+    let mark = h.cursor();
+    h.send("rebuild");
+    h.wait("build_started");
+    let between = h.events_since(mark);
+    let before_build: Vec<_> = between.iter().take_while(|e| e["event"] != "build_started").collect();
+    assert!(
+        !before_build.iter().any(|e| e["event"] == "app_started"),
+        "the crashed app was restarted by itself: {before_build:?}"
+    );
+    assert_no_zombies(&h);
+}
+
+#[test]
+fn json_stdin_commands_rebuild_and_quit() {
+    let dir = project(r#"echo "app $$"; while :; do sleep 0.2; done"#, "[build]\ncmd = \"echo built\"\n");
+    let mut h = hotrun(dir.path()).start();
+    let app = pid_from_output(&mut h, "app ");
+    h.send("rebuild");
+    let started = h.wait("build_started");
+    assert_eq!(started["files"], serde_json::json!([]));
+    assert_eq!(h.wait("build_finished")["ok"], true);
+    h.wait_for("output", |e| e["stream"] == "build" && e["line"] == "built");
+    let next = pid_from_output(&mut h, "app ");
+    assert_ne!(app, next, "a rebuilt command app is swapped");
+    h.send("quit");
+    let exited = h.wait("app_exited");
+    assert_eq!(exited["requested"], true);
+    assert_eq!(h.wait_exit(), 0);
+    assert!(!alive(next), "quit stops the app");
+}
+
+#[test]
+fn restart_on_failure_backs_off() {
+    let dir = project("echo crash; exit 1", "restart = \"on-failure\"\n");
+    let mut h = hotrun(dir.path()).start();
+    let first = h.wait("app_exited");
+    let second = h.wait("app_exited");
+    let third = h.wait("app_exited");
+    let gap = |a: &serde_json::Value, b: &serde_json::Value| b["ts_ms"].as_u64().unwrap() - a["ts_ms"].as_u64().unwrap();
+    // 1 s, then 2 s: never a tight loop.
+    assert!(gap(&first, &second) >= 900, "{first} {second}");
+    assert!(gap(&second, &third) >= 1900, "{second} {third}");
+}
