@@ -111,7 +111,10 @@ pub fn run(prepared: Prepared) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_loop(prepared))
+    let result = runtime.block_on(run_loop(prepared));
+    // The stdin reader sits in a blocking read that never returns: don't wait for it.
+    runtime.shutdown_background();
+    result
 }
 
 async fn run_loop(prepared: Prepared) -> Result<i32> {

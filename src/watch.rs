@@ -16,13 +16,13 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use globset::{GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use notify::event::{EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -48,6 +48,9 @@ const IGNORED_FILES: &[&str] = &[
     "*.db-shm",
     "*.log",
 ];
+
+/// How long a file may stay open for writing before it is looked at anyway.
+const WRITE_GRACE: Duration = Duration::from_millis(50);
 
 /// Files larger than this are compared by size and mtime rather than by content.
 const HASH_LIMIT: u64 = 32 * 1024 * 1024;
@@ -80,6 +83,7 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<()> {
                 watched: HashSet::new(),
                 filter,
                 hashes: HashMap::new(),
+                pending: HashMap::new(),
                 tx,
                 limit: test_watch_limit(),
             };
@@ -121,6 +125,8 @@ struct WatchThread {
     watched: HashSet<PathBuf>,
     filter: Filter,
     hashes: HashMap<PathBuf, u64>,
+    /// Files being written: looked at when closed (or after `WRITE_GRACE`).
+    pending: HashMap<PathBuf, Instant>,
     tx: UnboundedSender<Event>,
     limit: Option<usize>,
 }
@@ -156,8 +162,21 @@ impl WatchThread {
             polling: self.poll,
         });
 
-        while let Ok(first) = raw_rx.recv() {
-            let mut batch = vec![first];
+        loop {
+            // Sleep until an event comes, or until a file still being written is due.
+            let due = self.pending.values().min().map(|t| *t + WRITE_GRACE);
+            let first = match due {
+                Some(at) => match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(event) => Some(event),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+                None => match raw_rx.recv() {
+                    Ok(event) => Some(event),
+                    Err(_) => break,
+                },
+            };
+            let mut batch: Vec<RawEvent> = first.into_iter().collect();
             while let Ok(more) = raw_rx.try_recv() {
                 batch.push(more);
             }
@@ -233,17 +252,22 @@ impl WatchThread {
     }
 
     /// Turn raw notifications into the list of paths whose content really changed.
+    ///
+    /// A file being written is looked at once its writer closes it (inotify's
+    /// close-write), not at every write: reading it halfway (just truncated, say) would
+    /// see content that never was a save, and an identical rewrite would look like a
+    /// change. Renames, deletes and new directories count at once.
     fn process(&mut self, batch: Vec<RawEvent>) -> Result<Vec<PathBuf>> {
         let mut paths: Vec<PathBuf> = Vec::new();
         let mut seen = HashSet::new();
+        let native = matches!(self.backend, Some(Backend::Native(_)));
+        let now = Instant::now();
         for event in batch {
             let event = match event {
                 Ok(e) => e,
                 Err(e) => {
                     if is_limit(&e) {
-                        let _ = self
-                            .tx
-                            .send(Event::Notice(limit_message(&e, self.watched.len())));
+                        let _ = self.tx.send(Event::Notice(limit_message(&e, self.watched.len())));
                     }
                     continue;
                 }
@@ -252,14 +276,34 @@ impl WatchThread {
                 let _ = self.tx.send(Event::Rescan);
                 continue;
             }
-            match event.kind {
+            let written = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
                 EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => continue,
-                _ => {}
-            }
+                EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => native,
+                _ => false,
+            };
             for path in event.paths {
-                if seen.insert(path.clone()) {
-                    paths.push(path);
+                if written {
+                    self.pending.entry(path).or_insert(now);
+                } else {
+                    self.pending.remove(&path);
+                    if seen.insert(path.clone()) {
+                        paths.push(path);
+                    }
                 }
+            }
+        }
+        // Files written but not closed for a while are looked at anyway.
+        let overdue: Vec<PathBuf> = self
+            .pending
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= WRITE_GRACE)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in overdue {
+            self.pending.remove(&path);
+            if seen.insert(path.clone()) {
+                paths.push(path);
             }
         }
         let mut changed = Vec::new();

@@ -107,8 +107,8 @@ fn json_stdin_commands_rebuild_and_quit() {
     h.send("rebuild");
     let started = h.wait("build_started");
     assert_eq!(started["files"], serde_json::json!([]));
-    assert_eq!(h.wait("build_finished")["ok"], true);
     h.wait_for("output", |e| e["stream"] == "build" && e["line"] == "built");
+    assert_eq!(h.wait("build_finished")["ok"], true);
     let next = pid_from_output(&mut h, "app ");
     assert_ne!(app, next, "a rebuilt command app is swapped");
     h.send("quit");
