@@ -20,7 +20,7 @@ Exit codes:
 
 /// A development hot-reload runner for web apps: builds, runs, watches and swaps.
 #[derive(Debug, Parser)]
-#[command(name = "hotrun", version, about, after_help = EXAMPLES)]
+#[command(name = "hotrun", version, about, after_help = EXAMPLES, args_override_self = true)]
 pub struct Cli {
     #[command(flatten)]
     pub cargo: CargoArgs,
@@ -134,4 +134,42 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_flags_accumulate_and_single_flags_take_the_last_value() {
+        let cli = Cli::try_parse_from([
+            "hotrun", "-i", "a/**", "-i", "b", "--ui", "json", "--ui", "plain", "--", "--port",
+            "3000",
+        ])
+        .unwrap();
+        assert_eq!(cli.watch.ignore, vec!["a/**", "b"]);
+        assert_eq!(cli.output.ui, Some(UiMode::Plain));
+        assert_eq!(cli.app_args, vec!["--port", "3000"]);
+    }
+
+    #[test]
+    fn poll_takes_an_optional_interval() {
+        assert_eq!(
+            Cli::try_parse_from(["hotrun", "--poll"])
+                .unwrap()
+                .watch
+                .poll
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            Cli::try_parse_from(["hotrun", "--poll", "1s"])
+                .unwrap()
+                .watch
+                .poll
+                .as_deref(),
+            Some("1s")
+        );
+        assert!(Cli::try_parse_from(["hotrun", "--bin", "a", "--example", "b"]).is_err());
+    }
 }

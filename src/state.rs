@@ -288,7 +288,9 @@ impl State {
             return;
         }
         if self.paused {
-            self.paused_files.get_or_insert_with(BTreeSet::new).extend(build);
+            self.paused_files
+                .get_or_insert_with(BTreeSet::new)
+                .extend(build);
             return;
         }
         self.on_build_input(build, now, fx);

@@ -166,7 +166,8 @@ impl WatchThread {
             // Sleep until an event comes, or until a file still being written is due.
             let due = self.pending.values().min().map(|t| *t + WRITE_GRACE);
             let first = match due {
-                Some(at) => match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Some(at) => match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
                     Ok(event) => Some(event),
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -267,7 +268,9 @@ impl WatchThread {
                 Ok(e) => e,
                 Err(e) => {
                     if is_limit(&e) {
-                        let _ = self.tx.send(Event::Notice(limit_message(&e, self.watched.len())));
+                        let _ = self
+                            .tx
+                            .send(Event::Notice(limit_message(&e, self.watched.len())));
                     }
                     continue;
                 }
@@ -279,7 +282,9 @@ impl WatchThread {
             let written = match event.kind {
                 EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
                 EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => continue,
-                EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => native,
+                EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
+                    native
+                }
                 _ => false,
             };
             for path in event.paths {

@@ -16,7 +16,10 @@ fn saving_a_change_serves_the_new_version() {
 
     edit(&app.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
     let change = h.wait_for("change", |e| e["kind"] == "build");
-    assert!(change["paths"].to_string().contains("src/main.rs"), "{change}");
+    assert!(
+        change["paths"].to_string().contains("src/main.rs"),
+        "{change}"
+    );
     h.wait("build_started");
     assert_eq!(h.wait("build_finished")["ok"], true);
     let exited = h.wait("app_exited");
@@ -36,7 +39,11 @@ fn a_compile_error_keeps_the_old_app_serving() {
     wait_http(port, "v1", &h);
 
     let main = app.path().join("src/main.rs");
-    edit(&main, "const VERSION: &str = \"v1\";", "const VERSION: &str = \"v1\"");
+    edit(
+        &main,
+        "const VERSION: &str = \"v1\";",
+        "const VERSION: &str = \"v1\"",
+    );
     let failed = h.wait("build_finished");
     assert_eq!(failed["ok"], false, "{failed}");
     assert!(failed["errors"].as_u64().unwrap() >= 1, "{failed}");
@@ -47,9 +54,15 @@ fn a_compile_error_keeps_the_old_app_serving() {
         .unwrap_or_else(|| h.fail("no error diagnostic"));
     assert_eq!(error["file"], "src/main.rs", "{error}");
     assert!(error["line"].as_u64().unwrap() >= 1, "{error}");
-    assert!(error["rendered"].as_str().unwrap().contains("src/main.rs"), "{error}");
     assert!(
-        diags.iter().all(|d| !d["message"].as_str().unwrap().starts_with("aborting due to")),
+        error["rendered"].as_str().unwrap().contains("src/main.rs"),
+        "{error}"
+    );
+    assert!(
+        diags.iter().all(|d| !d["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("aborting due to")),
         "the summary line is not a diagnostic: {failed}"
     );
     // The old app still answers, every time.
@@ -57,7 +70,11 @@ fn a_compile_error_keeps_the_old_app_serving() {
         assert_eq!(http_get(port).as_deref(), Some("v1"));
     }
 
-    edit(&main, "const VERSION: &str = \"v1\"", "const VERSION: &str = \"v3\";");
+    edit(
+        &main,
+        "const VERSION: &str = \"v1\"",
+        "const VERSION: &str = \"v3\";",
+    );
     assert_eq!(h.wait("build_finished")["ok"], true);
     wait_http(port, "v3", &h);
 }
@@ -70,13 +87,23 @@ fn editing_a_path_dependency_outside_the_workspace_rebuilds() {
     let mut h = hotrun(&ws).port(port).start();
     let watching = h.wait("watching");
     let roots = watching["roots"].to_string();
-    assert!(roots.contains("greeting"), "the outside path dependency is watched: {watching}");
+    assert!(
+        roots.contains("greeting"),
+        "the outside path dependency is watched: {watching}"
+    );
     h.wait("app_started");
     wait_http(port, "hello v1", &h);
 
-    edit(&tmp.path().join("greeting/src/lib.rs"), "hello v1", "hello v2");
+    edit(
+        &tmp.path().join("greeting/src/lib.rs"),
+        "hello v1",
+        "hello v2",
+    );
     let started = h.wait("build_started");
-    assert!(started["files"].to_string().contains("greeting/src/lib.rs"), "{started}");
+    assert!(
+        started["files"].to_string().contains("greeting/src/lib.rs"),
+        "{started}"
+    );
     assert_eq!(h.wait("build_finished")["ok"], true);
     wait_http(port, "hello v2", &h);
 }
@@ -96,18 +123,34 @@ fn a_shell_built_c_app_works_the_same() {
     wait_http(port, "v2", &h);
 
     // A compile error: the raw output plus one diagnostic per location, old app kept.
-    edit(&server, "#define VERSION \"v2\"", "#define VERSION \"v2\" +");
+    edit(
+        &server,
+        "#define VERSION \"v2\"",
+        "#define VERSION \"v2\" +",
+    );
     let failed = h.wait("build_finished");
     assert_eq!(failed["ok"], false, "{failed}");
     let diags = failed["diagnostics"].as_array().unwrap();
-    assert!(diags.iter().any(|d| d["file"] == "server.c" && d["line"].as_u64().is_some()), "{failed}");
-    assert!(diags.iter().any(|d| d["file"].is_null() && d["rendered"].as_str().unwrap().contains("server.c")), "{failed}");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["file"] == "server.c" && d["line"].as_u64().is_some()),
+        "{failed}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["file"].is_null() && d["rendered"].as_str().unwrap().contains("server.c")),
+        "{failed}"
+    );
     assert_eq!(http_get(port).as_deref(), Some("v2"));
 
     // The build writes build/server: that must never count as a change.
     let changes = h.events_since(0);
     assert!(
-        !changes.iter().any(|e| e["event"] == "change" && e["paths"].to_string().contains("/build/")),
+        !changes
+            .iter()
+            .any(|e| e["event"] == "change" && e["paths"].to_string().contains("/build/")),
         "build outputs were reported as changes"
     );
 }

@@ -5,7 +5,8 @@
 use crate::support::*;
 
 /// An app (a shell loop) that prints its pid and the pid of a child it started.
-const APP_WITH_CHILD: &str = r#"sleep 1000 & echo "child $!"; echo "app $$"; while :; do sleep 0.2; done"#;
+const APP_WITH_CHILD: &str =
+    r#"sleep 1000 & echo "child $!"; echo "app $$"; while :; do sleep 0.2; done"#;
 
 fn project(run_cmd: &str, extra: &str) -> TempDir {
     command_project(&format!("[run]\ncmd = '''{run_cmd}'''\n{extra}"))
@@ -21,7 +22,10 @@ fn an_app_ignoring_sigterm_is_killed_after_the_stop_timeout() {
     let app = pid_from_output(&mut h, "app ");
     h.send("restart");
     let exited = h.wait("app_exited");
-    assert_eq!(exited["signal"], 9, "killed with SIGKILL after the timeout: {exited}");
+    assert_eq!(
+        exited["signal"], 9,
+        "killed with SIGKILL after the timeout: {exited}"
+    );
     assert_eq!(exited["requested"], true);
     wait_gone(app, "the old app", &h);
     let next = pid_from_output(&mut h, "app ");
@@ -60,7 +64,10 @@ fn killing_hotrun_with_sigkill_takes_the_app_and_its_child_down() {
         wait_gone(pid, "a process started by hotrun", &h);
     }
     // Not asserted (shared machines are noisy), but reported: the brief's bar is 1 s.
-    eprintln!("app tree gone {:?} after SIGKILL of hotrun", started.elapsed());
+    eprintln!(
+        "app tree gone {:?} after SIGKILL of hotrun",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -74,7 +81,10 @@ fn sigterm_and_ctrl_c_stop_the_app_gracefully_first() {
         let app = pid_from_output(&mut h, "app ");
         h.signal(signal);
         assert_eq!(h.wait_exit(), 0, "hotrun exits 0 after a requested quit");
-        assert!(dir.path().join("stopped.txt").exists(), "the app got its stop signal (signal {signal})");
+        assert!(
+            dir.path().join("stopped.txt").exists(),
+            "the app got its stop signal (signal {signal})"
+        );
         assert!(!alive(app));
     }
 }
@@ -91,7 +101,10 @@ fn an_app_that_crashes_on_start_is_reported_and_not_restarted() {
     h.send("rebuild");
     h.wait("build_started");
     let between = h.events_since(mark);
-    let before_build: Vec<_> = between.iter().take_while(|e| e["event"] != "build_started").collect();
+    let before_build: Vec<_> = between
+        .iter()
+        .take_while(|e| e["event"] != "build_started")
+        .collect();
     assert!(
         !before_build.iter().any(|e| e["event"] == "app_started"),
         "the crashed app was restarted by itself: {before_build:?}"
@@ -101,7 +114,10 @@ fn an_app_that_crashes_on_start_is_reported_and_not_restarted() {
 
 #[test]
 fn json_stdin_commands_rebuild_and_quit() {
-    let dir = project(r#"echo "app $$"; while :; do sleep 0.2; done"#, "[build]\ncmd = \"echo built\"\n");
+    let dir = project(
+        r#"echo "app $$"; while :; do sleep 0.2; done"#,
+        "[build]\ncmd = \"echo built\"\n",
+    );
     let mut h = hotrun(dir.path()).start();
     let app = pid_from_output(&mut h, "app ");
     h.send("rebuild");
@@ -125,7 +141,9 @@ fn restart_on_failure_backs_off() {
     let first = h.wait("app_exited");
     let second = h.wait("app_exited");
     let third = h.wait("app_exited");
-    let gap = |a: &serde_json::Value, b: &serde_json::Value| b["ts_ms"].as_u64().unwrap() - a["ts_ms"].as_u64().unwrap();
+    let gap = |a: &serde_json::Value, b: &serde_json::Value| {
+        b["ts_ms"].as_u64().unwrap() - a["ts_ms"].as_u64().unwrap()
+    };
     // 1 s, then 2 s: never a tight loop.
     assert!(gap(&first, &second) >= 900, "{first} {second}");
     assert!(gap(&second, &third) >= 1900, "{second} {third}");

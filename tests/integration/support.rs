@@ -47,7 +47,9 @@ impl Drop for TempDir {
 /// the fixture's contents).
 pub fn fixture(name: &str) -> TempDir {
     let tmp = TempDir::new();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     copy_dir(&src, tmp.path());
     tmp
 }
@@ -79,23 +81,34 @@ pub fn write(path: &Path, text: &str) {
 /// Replace `from` with `to` in a file, asserting `from` was there.
 pub fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One plain HTTP GET; the body, or None when nothing answered.
 pub fn http_get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
     let mut response = String::new();
     s.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.trim().to_string())
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.trim().to_string())
 }
 
 /// Wait until the app on `port` answers with `body`.
@@ -106,7 +119,10 @@ pub fn wait_http(port: u16, body: &str, hotrun: &Hotrun) {
             return;
         }
         if start.elapsed() > DEADLINE {
-            hotrun.fail(&format!("port {port} never answered {body:?} (last answer: {:?})", http_get(port)));
+            hotrun.fail(&format!(
+                "port {port} never answered {body:?} (last answer: {:?})",
+                http_get(port)
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -139,7 +155,10 @@ pub struct Builder {
 
 pub fn hotrun(dir: &Path) -> Builder {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotrun"));
-    cmd.current_dir(dir).arg("--ui").arg("json").env_remove("NO_COLOR");
+    cmd.current_dir(dir)
+        .arg("--ui")
+        .arg("json")
+        .env_remove("NO_COLOR");
     Builder {
         cmd,
         dir: dir.to_path_buf(),
@@ -166,7 +185,10 @@ impl Builder {
     }
 
     pub fn start(mut self) -> Hotrun {
-        self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("cannot start hotrun");
         let output: Arc<(Mutex<Output>, Condvar)> = Default::default();
         let stdout = child.stdout.take().unwrap();
@@ -247,7 +269,14 @@ impl Hotrun {
             }
             if o.closed || start.elapsed() > DEADLINE {
                 drop(o);
-                self.fail(&format!("no `{name}` event came (hotrun {})", if start.elapsed() > DEADLINE { "timed out" } else { "closed its output" }));
+                self.fail(&format!(
+                    "no `{name}` event came (hotrun {})",
+                    if start.elapsed() > DEADLINE {
+                        "timed out"
+                    } else {
+                        "closed its output"
+                    }
+                ));
             }
             o = cv.wait_timeout(o, Duration::from_millis(200)).unwrap().0;
         }
@@ -316,7 +345,10 @@ impl Drop for Hotrun {
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
             state != Some("Z")
         }
         Err(_) => false,
@@ -338,7 +370,11 @@ pub fn wait_gone(pid: u32, what: &str, hotrun: &Hotrun) {
 pub fn descendants(root: u32) -> Vec<(u32, String)> {
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -366,7 +402,10 @@ pub fn descendants(root: u32) -> Vec<(u32, String)> {
 }
 
 pub fn assert_no_zombies(hotrun: &Hotrun) {
-    let zombies: Vec<_> = descendants(hotrun.pid()).into_iter().filter(|(_, s)| s == "Z").collect();
+    let zombies: Vec<_> = descendants(hotrun.pid())
+        .into_iter()
+        .filter(|(_, s)| s == "Z")
+        .collect();
     if !zombies.is_empty() {
         hotrun.fail(&format!("zombie processes under hotrun: {zombies:?}"));
     }
@@ -374,8 +413,13 @@ pub fn assert_no_zombies(hotrun: &Hotrun) {
 
 /// The pid printed by the app in an `output` line like `child 1234`.
 pub fn pid_from_output(hotrun: &mut Hotrun, prefix: &str) -> u32 {
-    let ev = hotrun.wait_for("output", |e| e["line"].as_str().is_some_and(|l| l.starts_with(prefix)));
-    ev["line"].as_str().unwrap()[prefix.len()..].trim().parse().unwrap()
+    let ev = hotrun.wait_for("output", |e| {
+        e["line"].as_str().is_some_and(|l| l.starts_with(prefix))
+    });
+    ev["line"].as_str().unwrap()[prefix.len()..]
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// A command-built project with this `.hotrun.toml`.

@@ -42,19 +42,39 @@ fn ignored_paths_and_docs_never_build_or_restart() {
         1,
         "only the real edit builds: {started}"
     );
-    assert!(started["files"][0].as_str().unwrap().ends_with("src/main.rs"));
-    let changes: Vec<String> = events.iter().filter(|e| e["event"] == "change").map(|e| e.to_string()).collect();
-    for ignored in ["target", ".git", "generated", ".swp", "main.rs~", "4913", "server.log"] {
+    assert!(started["files"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("src/main.rs"));
+    let changes: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "change")
+        .map(|e| e.to_string())
+        .collect();
+    for ignored in [
+        "target",
+        ".git",
+        "generated",
+        ".swp",
+        "main.rs~",
+        "4913",
+        "server.log",
+    ] {
         assert!(
             !changes.iter().any(|c| c.contains(ignored)),
             "`{ignored}` was reported as a change: {changes:?}"
         );
     }
     assert!(
-        changes.iter().any(|c| c.contains("README.md") && c.contains("\"other\"")),
+        changes
+            .iter()
+            .any(|c| c.contains("README.md") && c.contains("\"other\"")),
         "the README edit is noted as `other`: {changes:?}"
     );
-    assert!(!events.iter().any(|e| e["event"] == "app_exited"), "nothing restarted before the real edit");
+    assert!(
+        !events.iter().any(|e| e["event"] == "app_exited"),
+        "nothing restarted before the real edit"
+    );
     wait_http(port, "v2", &h);
 }
 
@@ -64,7 +84,10 @@ fn two_thousand_new_files_make_exactly_one_build() {
     let port = free_port();
     // A wide settle window: the claim is one burst → one build, and a noisy shared
     // machine must not split the burst.
-    let mut h = hotrun(app.path()).port(port).args(&["--debounce", "500ms"]).start();
+    let mut h = hotrun(app.path())
+        .port(port)
+        .args(&["--debounce", "500ms"])
+        .start();
     h.wait("app_started");
     let mark = h.cursor();
     let src = app.path().join("src");
@@ -74,11 +97,23 @@ fn two_thousand_new_files_make_exactly_one_build() {
     h.wait("build_finished");
     // A sentinel edit after the burst: its build must be the second one.
     edit(&src.join("main.rs"), "\"v1\"", "\"v2\"");
-    h.wait_for("build_started", |e| e["files"].to_string().contains("main.rs") && e["files"].as_array().unwrap().len() == 1);
-    let builds = h.events_since(mark).iter().filter(|e| e["event"] == "build_started").count();
-    assert_eq!(builds, 2, "the 2,000-file burst made exactly one build (plus the sentinel's)");
+    h.wait_for("build_started", |e| {
+        e["files"].to_string().contains("main.rs") && e["files"].as_array().unwrap().len() == 1
+    });
+    let builds = h
+        .events_since(mark)
+        .iter()
+        .filter(|e| e["event"] == "build_started")
+        .count();
     assert_eq!(
-        h.events_since(mark).iter().filter(|e| e["event"] == "build_cancelled").count(),
+        builds, 2,
+        "the 2,000-file burst made exactly one build (plus the sentinel's)"
+    );
+    assert_eq!(
+        h.events_since(mark)
+            .iter()
+            .filter(|e| e["event"] == "build_cancelled")
+            .count(),
         0
     );
 }
@@ -90,12 +125,18 @@ fn directories_created_later_are_watched() {
     h.wait("app_started");
     write(&dir.path().join("pkg/deep/a.go"), "package a");
     let started = h.wait("build_started");
-    assert!(started["files"].to_string().contains("pkg/deep/a.go"), "{started}");
+    assert!(
+        started["files"].to_string().contains("pkg/deep/a.go"),
+        "{started}"
+    );
     h.wait("build_finished");
     // The new directory is watched now: a later edit inside it is seen too.
     write(&dir.path().join("pkg/deep/a.go"), "package b");
     let again = h.wait("build_started");
-    assert!(again["files"].to_string().contains("pkg/deep/a.go"), "{again}");
+    assert!(
+        again["files"].to_string().contains("pkg/deep/a.go"),
+        "{again}"
+    );
 }
 
 #[test]
@@ -110,7 +151,10 @@ fn an_identical_rewrite_is_not_a_change() {
     write(&dir.path().join("other.go"), "package main");
     let started = h.wait("build_started");
     assert_eq!(started["files"].as_array().unwrap().len(), 1, "{started}");
-    assert!(started["files"][0].as_str().unwrap().ends_with("other.go"), "{started}");
+    assert!(
+        started["files"][0].as_str().unwrap().ends_with("other.go"),
+        "{started}"
+    );
 }
 
 #[test]
@@ -119,10 +163,15 @@ fn the_watch_limit_gives_one_message_and_polling_keeps_working() {
     for d in ["a", "b", "c"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
-    let mut h = hotrun(dir.path()).env("HOTRUN_TEST_MAX_WATCHES", "1").start();
+    let mut h = hotrun(dir.path())
+        .env("HOTRUN_TEST_MAX_WATCHES", "1")
+        .start();
     let error = h.wait("error");
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains("sysctl fs.inotify.max_user_watches="), "{message}");
+    assert!(
+        message.contains("sysctl fs.inotify.max_user_watches="),
+        "{message}"
+    );
     assert!(message.to_lowercase().contains("polling"), "{message}");
     let watching = h.wait("watching");
     assert!(watching["polling_ms"].as_u64().is_some(), "{watching}");
@@ -130,16 +179,28 @@ fn the_watch_limit_gives_one_message_and_polling_keeps_working() {
     write(&dir.path().join("b/x.go"), "package x");
     let started = h.wait("build_started");
     assert!(started["files"].to_string().contains("b/x.go"), "{started}");
-    let errors = h.events_since(0).iter().filter(|e| e["event"] == "error").count();
+    let errors = h
+        .events_since(0)
+        .iter()
+        .filter(|e| e["event"] == "error")
+        .count();
     assert_eq!(errors, 1, "the limit is reported once");
 }
 
 #[test]
 fn no_inotify_instance_falls_back_to_polling() {
     let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
-    let mut h = hotrun(dir.path()).env("HOTRUN_TEST_NO_INOTIFY", "1").start();
+    let mut h = hotrun(dir.path())
+        .env("HOTRUN_TEST_NO_INOTIFY", "1")
+        .start();
     let error = h.wait("error");
-    assert!(error["message"].as_str().unwrap().contains("max_user_instances"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_user_instances"),
+        "{error}"
+    );
     h.wait("app_started");
     write(&dir.path().join("x.go"), "package x");
     h.wait_for("build_started", |e| e["files"].to_string().contains("x.go"));
