@@ -146,14 +146,10 @@ impl WatchThread {
         });
         for root in roots {
             self.filter.load_parents(root);
-            let mut dirs = Vec::new();
             if root.is_dir() {
-                self.filter.walk(root, &mut dirs, None);
+                self.watch_tree(root, None)?;
             } else {
-                dirs.push(root.clone());
-            }
-            for dir in dirs {
-                self.add_watch(dir)?;
+                self.add_watch(root.clone())?;
             }
         }
         let _ = self.tx.send(Event::Watching {
@@ -204,6 +200,19 @@ impl WatchThread {
         let w = notify::PollWatcher::new(self.raw_tx.clone(), config)
             .context("cannot start polling")?;
         Ok(Backend::Poll(w))
+    }
+
+    /// Watch `dir` and every non-ignored directory below it. Each directory is watched
+    /// before it is read, so a file created meanwhile is either seen by the read or
+    /// reported by the watch — never missed.
+    fn watch_tree(&mut self, dir: &Path, mut files: Option<&mut Vec<PathBuf>>) -> Result<()> {
+        let mut walk = Walk::new(dir);
+        while let Some(d) = walk.next() {
+            self.filter.load_dir(&d);
+            self.add_watch(d.clone())?;
+            walk.expand(&self.filter, &d, files.as_deref_mut());
+        }
+        Ok(())
     }
 
     /// Watch one directory; on the OS limit, switch everything to polling.
@@ -321,12 +330,8 @@ impl WatchThread {
                     }
                     // A new directory: watch it and everything below, and count the
                     // files already in it (written before the watch existed).
-                    let mut dirs = Vec::new();
                     let mut files = Vec::new();
-                    self.filter.walk(&path, &mut dirs, Some(&mut files));
-                    for dir in dirs {
-                        self.add_watch(dir)?;
-                    }
+                    self.watch_tree(&path, Some(&mut files))?;
                     for file in files {
                         if self.content_changed(&file) {
                             changed.push(file);
@@ -532,29 +537,53 @@ impl Filter {
     }
 
     /// Every non-ignored directory below `dir` (and `dir`), and optionally its files.
+    #[cfg(test)]
     fn walk(&mut self, dir: &Path, dirs: &mut Vec<PathBuf>, mut files: Option<&mut Vec<PathBuf>>) {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
+        let mut walk = Walk::new(dir);
+        while let Some(d) = walk.next() {
             self.load_dir(&d);
-            let Ok(entries) = std::fs::read_dir(&d) else {
+            walk.expand(self, &d, files.as_deref_mut());
+            dirs.push(d);
+        }
+    }
+}
+
+/// A walk over non-ignored directories, one directory at a time, so the caller can
+/// act (load its ignore files, watch it) before it is read.
+struct Walk {
+    stack: Vec<PathBuf>,
+}
+
+impl Walk {
+    fn new(root: &Path) -> Walk {
+        Walk {
+            stack: vec![root.to_path_buf()],
+        }
+    }
+
+    fn next(&mut self) -> Option<PathBuf> {
+        self.stack.pop()
+    }
+
+    /// Read `dir`: queue its non-ignored subdirectories, collect its files.
+    fn expand(&mut self, filter: &Filter, dir: &Path, mut files: Option<&mut Vec<PathBuf>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(ft) = entry.file_type() else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let Ok(ft) = entry.file_type() else {
-                    continue;
-                };
-                let path = entry.path();
-                if ft.is_dir() {
-                    if !self.ignored(&path, true) {
-                        stack.push(path);
-                    }
-                } else if let Some(files) = files.as_deref_mut() {
-                    if !self.ignored(&path, false) {
-                        files.push(path);
-                    }
+            let path = entry.path();
+            if ft.is_dir() {
+                if !filter.ignored(&path, true) {
+                    self.stack.push(path);
+                }
+            } else if let Some(files) = files.as_deref_mut() {
+                if !filter.ignored(&path, false) {
+                    files.push(path);
                 }
             }
-            dirs.push(d);
         }
     }
 }
