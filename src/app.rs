@@ -50,7 +50,12 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
             roots.extend(cargo.package_roots.iter().cloned());
             ignore_dirs.push(cargo.target_dir.clone());
             Inputs::Cargo {
-                packages: cargo.package_roots.clone(),
+                // Event paths are under canonical roots; so must the packages be.
+                packages: cargo
+                    .package_roots
+                    .iter()
+                    .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+                    .collect(),
                 example: matches!(cargo.target, RunTarget::Example(_)),
             }
         }
