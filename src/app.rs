@@ -20,7 +20,7 @@ use crate::lines::LineReader;
 use crate::runner::{self, StdinSlot};
 use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
 use crate::state::{Options, State};
-use crate::supervisor;
+use crate::supervisor::Handle;
 use crate::ui::Printer;
 use crate::watch::{self, WatchSpec};
 
@@ -146,7 +146,8 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
 
     let options = Options {
         debounce: settings.watch.debounce,
-        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce),
+        // A long settle window stretches the cap with it, so one slow burst stays one build.
+        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce * 10),
         on_busy: settings.build.on_busy,
         restart: settings.run.restart,
         ready_grace: std::time::Duration::from_millis(200),
@@ -163,14 +164,8 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
         stdin_slot,
     };
     if let Some(file) = &effects.settings.config_file {
-        effects.printer.report(&crate::event::Report::Info {
-            message: format!("config: {}", file.display()),
-        });
-    }
-    for effect in state.start(Instant::now()) {
-        if let Some(code) = effects.perform(effect) {
-            return Ok(code);
-        }
+        let message = format!("config: {}", file.display());
+        effects.perform(Effect::Report(crate::event::Report::Info { message }));
     }
     loop {
         let deadline = state.next_deadline();
@@ -210,10 +205,10 @@ struct Effects {
     project: Project,
     tx: UnboundedSender<Event>,
     printer: Printer,
-    /// Build id → its helper's pid.
-    builds: HashMap<u64, u32>,
-    /// App generation → its helper's pid.
-    apps: HashMap<u64, u32>,
+    /// Build id → its helper.
+    builds: HashMap<u64, Handle>,
+    /// App generation → its helper.
+    apps: HashMap<u64, Handle>,
     stdin_slot: Option<StdinSlot>,
 }
 
@@ -223,8 +218,8 @@ impl Effects {
         match effect {
             Effect::StartBuild { id, .. } => {
                 match builder::start(id, &self.settings, &self.project, self.tx.clone()) {
-                    Ok(Some(pid)) => {
-                        self.builds.insert(id, pid);
+                    Ok(Some(handle)) => {
+                        self.builds.insert(id, handle);
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -252,8 +247,8 @@ impl Effects {
                 }
             }
             Effect::CancelBuild { id } => {
-                if let Some(pid) = self.builds.remove(&id) {
-                    supervisor::request_stop(pid);
+                if let Some(handle) = self.builds.remove(&id) {
+                    handle.request_stop();
                 }
             }
             Effect::SpawnApp { gen, executable } => {
@@ -265,8 +260,8 @@ impl Effects {
                     self.tx.clone(),
                     self.stdin_slot.clone(),
                 ) {
-                    Ok(pid) => {
-                        self.apps.insert(gen, pid);
+                    Ok(handle) => {
+                        self.apps.insert(gen, handle);
                     }
                     Err(e) => {
                         let _ = self.tx.send(Event::Notice(format!("{e:#}")));
@@ -281,16 +276,22 @@ impl Effects {
                 }
             }
             Effect::StopApp { gen } => {
-                if let Some(pid) = self.apps.get(&gen) {
-                    supervisor::request_stop(*pid);
+                if let Some(handle) = self.apps.get(&gen) {
+                    handle.request_stop();
                 }
             }
-            Effect::Report(report) => self.printer.report(&report),
+            Effect::Report(report) => {
+                if let Err(e) = self.printer.report(&report) {
+                    // Nobody sees what hotrun says any more: stop, and say so in the
+                    // exit code.
+                    let _ = self.tx.send(Event::Fatal(format!("lost its output: {e}")));
+                }
+            }
             Effect::Exit(code) => {
                 // Whatever still runs (a cancelled build) is stopped by its helper
                 // when hotrun exits; ask now so it starts at once.
-                for pid in self.builds.values().chain(self.apps.values()) {
-                    supervisor::request_stop(*pid);
+                for handle in self.builds.values().chain(self.apps.values()) {
+                    handle.request_stop();
                 }
                 return Some(code);
             }
@@ -299,6 +300,8 @@ impl Effects {
     }
 }
 
+/// SIGINT and SIGTERM quit (exit 0); SIGHUP means the terminal is gone (exit 1).
+/// Either way the app gets its stop signal first.
 fn listen_for_signals(tx: UnboundedSender<Event>) -> Result<()> {
     for kind in [
         SignalKind::interrupt(),
@@ -309,7 +312,12 @@ fn listen_for_signals(tx: UnboundedSender<Event>) -> Result<()> {
         let tx = tx.clone();
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
-                if tx.send(Event::Command(Command::Quit)).is_err() {
+                let event = if kind == SignalKind::hangup() {
+                    Event::Fatal("the terminal hung up (SIGHUP)".into())
+                } else {
+                    Event::Command(Command::Quit)
+                };
+                if tx.send(event).is_err() {
                     break;
                 }
             }
@@ -347,11 +355,15 @@ fn forward_stdin(slot: StdinSlot) {
         let mut lines = LineReader::new(Some(tokio::io::stdin()));
         while let Some(mut line) = lines.next().await {
             line.push('\n');
-            let mut guard = slot.lock().await;
-            if let Some(stdin) = guard.as_mut() {
-                if stdin.write_all(line.as_bytes()).await.is_err() {
-                    guard.take();
+            let mut slot = slot.lock().await;
+            let slot = &mut *slot;
+            if let Some(pipe) = slot.pipe.as_mut() {
+                if pipe.write_all(line.as_bytes()).await.is_err() {
+                    slot.pipe = None;
                 }
+            } else if slot.pending.len() + line.len() <= runner::STDIN_PENDING_MAX {
+                // No app right now (building, swapping): the next one gets it.
+                slot.pending.extend_from_slice(line.as_bytes());
             }
         }
     });

@@ -15,7 +15,7 @@ use crate::cargo::{self, CargoProject, MessageCollector};
 use crate::event::{BuildOutcome, Diagnostic, Event, Executable};
 use crate::lines::LineReader;
 use crate::settings::Settings;
-use crate::supervisor::{self, Spec, Status};
+use crate::supervisor::{self, Handle, Spec, Status};
 
 /// How to build this project.
 #[derive(Debug, Clone)]
@@ -24,13 +24,14 @@ pub enum Project {
     Command,
 }
 
-/// Start build `id`; its events arrive on `tx`. Returns the helper's pid (to cancel it).
+/// Start build `id`; its events arrive on `tx`. Returns the helper's handle (to
+/// cancel it), or `None` when there was nothing to run.
 pub fn start(
     id: u64,
     settings: &Settings,
     project: &Project,
     tx: UnboundedSender<Event>,
-) -> Result<Option<u32>> {
+) -> Result<Option<Handle>> {
     let started = Instant::now();
     let mut env: Vec<(OsString, OsString)> = settings
         .build
@@ -84,7 +85,8 @@ pub fn start(
         }
     };
     let mut helper = supervisor::spawn(&spec)?;
-    let pid = helper.child.id();
+    let handle = helper.child.id().map(Handle::new);
+    let reaped = handle.as_ref().map(|h| h.reaped.clone());
     let project = project.clone();
     tokio::spawn(async move {
         let mut stdout = LineReader::new(helper.child.stdout.take());
@@ -135,6 +137,9 @@ pub fn start(
             }
         }
         let _ = helper.child.wait().await;
+        if let Some(reaped) = reaped {
+            reaped.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let success = exit.is_some_and(|s| s.success());
         let result = match &project {
             Project::Cargo(_) => {
@@ -160,8 +165,11 @@ pub fn start(
                 let mut outcome = outcome(ok, started, diagnostics, executable.clone());
                 if let Some(exe) = &executable {
                     if let Ok(inputs) = cargo::read_dep_info(&exe.path) {
-                        let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
-                            inputs.into_iter().partition(|p| p.is_dir());
+                        // Event paths are canonical; so must these be.
+                        let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = inputs
+                            .into_iter()
+                            .map(|p| p.canonicalize().unwrap_or(p))
+                            .partition(|p| p.is_dir());
                         outcome.input_files = files;
                         outcome.input_dirs = dirs;
                     }
@@ -189,7 +197,7 @@ pub fn start(
             outcome: result,
         });
     });
-    Ok(pid)
+    Ok(handle)
 }
 
 fn outcome(

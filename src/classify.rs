@@ -89,6 +89,41 @@ impl Classifier {
             }
         }
     }
+
+    /// A watched directory was removed or renamed away: a build input when it held
+    /// (or may have held) one.
+    pub fn classify_removed_dir(&self, dir: &Path, last_failed: bool) -> ChangeKind {
+        if self.dep_files.iter().any(|f| f.starts_with(dir))
+            || self
+                .dep_dirs
+                .iter()
+                .any(|d| d.starts_with(dir) || dir.starts_with(d))
+        {
+            return ChangeKind::Build;
+        }
+        match &self.inputs {
+            Inputs::Command { .. } => ChangeKind::Build,
+            Inputs::Cargo { packages, example } => {
+                let Some(package) = packages
+                    .iter()
+                    .filter(|p| dir.starts_with(p))
+                    .max_by_key(|p| p.components().count())
+                else {
+                    return ChangeKind::Other;
+                };
+                if last_failed {
+                    return ChangeKind::Build;
+                }
+                let rel = dir.strip_prefix(package).unwrap_or(dir);
+                // As a .rs file in that directory would be.
+                if cargo_input(&rel.join("x.rs"), *example) {
+                    ChangeKind::Build
+                } else {
+                    ChangeKind::Other
+                }
+            }
+        }
+    }
 }
 
 /// A path relative to its package root that Cargo would rebuild for.
@@ -199,6 +234,23 @@ mod tests {
         );
         assert_eq!(
             c.classify(Path::new("/elsewhere/x"), true),
+            ChangeKind::Other
+        );
+    }
+
+    #[test]
+    fn removed_source_directories_rebuild() {
+        let c = cargo(false);
+        assert_eq!(
+            c.classify_removed_dir(Path::new("/ws/src/handlers"), false),
+            ChangeKind::Build
+        );
+        assert_eq!(
+            c.classify_removed_dir(Path::new("/ws/tests/fixtures"), false),
+            ChangeKind::Other
+        );
+        assert_eq!(
+            c.classify_removed_dir(Path::new("/elsewhere"), false),
             ChangeKind::Other
         );
     }

@@ -11,8 +11,12 @@ use serde::Serialize;
 /// Something that happened, from any source.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Files changed on disk (already filtered by ignore rules and content hashes).
-    Changed(Vec<PathBuf>),
+    /// Files changed on disk (already filtered by ignore rules and content hashes),
+    /// and watched directories that were removed or renamed away.
+    Changed {
+        files: Vec<PathBuf>,
+        removed_dirs: Vec<PathBuf>,
+    },
     /// Every directory is watched; changes count from now on.
     Watching {
         roots: Vec<PathBuf>,

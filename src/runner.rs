@@ -15,12 +15,23 @@ use crate::builder::Project;
 use crate::event::{Event, ExitStatus, Stream};
 use crate::lines::LineReader;
 use crate::settings::Settings;
-use crate::supervisor::{self, Spec, Status};
+use crate::supervisor::{self, Handle, Spec, Status};
+use tokio::io::AsyncWriteExt;
 
-/// Where hotrun's stdin goes in plain mode: the current app's stdin pipe.
-pub type StdinSlot = Arc<Mutex<Option<ChildStdin>>>;
+/// Where hotrun's stdin goes in plain mode: the current app's stdin pipe, and what was
+/// typed while no app ran (delivered to the next one).
+pub type StdinSlot = Arc<Mutex<AppStdin>>;
 
-/// Start generation `gen`; returns the helper's pid (to stop it).
+#[derive(Default)]
+pub struct AppStdin {
+    pub pipe: Option<ChildStdin>,
+    pub pending: Vec<u8>,
+}
+
+/// At most this much typed input waits for an app to start.
+pub const STDIN_PENDING_MAX: usize = 64 * 1024;
+
+/// Start generation `gen`; returns the helper's handle (to stop it).
 pub fn start(
     gen: u64,
     executable: Option<&Path>,
@@ -28,7 +39,7 @@ pub fn start(
     project: &Project,
     tx: UnboundedSender<Event>,
     stdin_slot: Option<StdinSlot>,
-) -> Result<u32> {
+) -> Result<Handle> {
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     if let Project::Cargo(cargo) = project {
         env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
@@ -53,15 +64,7 @@ pub fn start(
 
     let (program, args): (OsString, Vec<OsString>) = match (&settings.run.cmd, executable) {
         (Some(cmd), _) => {
-            // `exec` so the command is the process hotrun signals, unless it is a
-            // compound shell line.
-            // A compound line gets the arguments as "$@" for its own use.
-            let script = if cmd.contains(['&', '|', ';', '\n', '(']) {
-                cmd.clone()
-            } else {
-                format!("exec {cmd} \"$@\"")
-            };
-            let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "sh".into()];
+            let mut args: Vec<OsString> = vec!["-c".into(), exec_line(cmd).into(), "sh".into()];
             args.extend(settings.run.args.iter().map(OsString::from));
             ("sh".into(), args)
         }
@@ -81,14 +84,21 @@ pub fn start(
         stdin: stdin_slot.is_some(),
     };
     let mut helper = supervisor::spawn(&spec).context("cannot start the app")?;
-    let pid = helper
-        .child
-        .id()
-        .context("the app's supervisor exited at once")?;
+    let handle = Handle::new(
+        helper
+            .child
+            .id()
+            .context("the app's supervisor exited at once")?,
+    );
+    let reaped = handle.reaped.clone();
     let stdin = helper.child.stdin.take();
     tokio::spawn(async move {
-        if let (Some(slot), Some(stdin)) = (&stdin_slot, stdin) {
-            *slot.lock().await = Some(stdin);
+        if let (Some(slot), Some(mut stdin)) = (&stdin_slot, stdin) {
+            let mut slot = slot.lock().await;
+            let pending = std::mem::take(&mut slot.pending);
+            if pending.is_empty() || stdin.write_all(&pending).await.is_ok() {
+                slot.pipe = Some(stdin);
+            }
         }
         let mut stdout = LineReader::new(helper.child.stdout.take());
         let mut stderr = LineReader::new(helper.child.stderr.take());
@@ -117,9 +127,10 @@ pub fn start(
             }
         }
         if let Some(slot) = &stdin_slot {
-            slot.lock().await.take();
+            slot.lock().await.pipe.take();
         }
         let waited = helper.child.wait().await;
+        reaped.store(true, std::sync::atomic::Ordering::SeqCst);
         let status = exit.unwrap_or_else(|| {
             // The helper itself died (killed from outside): report what we know.
             let code = waited.ok().and_then(|s| s.code());
@@ -127,11 +138,46 @@ pub fn start(
         });
         let _ = tx.send(Event::AppExited { gen, status });
     });
-    Ok(pid)
+    Ok(handle)
 }
 
 async fn next_status(lines: &mut Option<supervisor::StatusReader>) -> Option<String> {
     lines.as_mut()?.next_line().await.ok().flatten()
+}
+
+/// The `sh -c` script for `run.cmd`: `exec` in front of the command, so the app is the
+/// process hotrun signals, with `run.args` appended as `"$@"`. Leading `NAME=value`
+/// words stay in front (`APP_ENV=dev exec ./app`). A compound line (`a && b`, a
+/// pipeline, a loop) or one starting with a shell builtin is run as written, with
+/// the arguments in `$@` for it to use.
+pub fn exec_line(cmd: &str) -> String {
+    const BUILTINS: &[&str] = &[
+        "exec", "cd", "export", "if", "for", "while", "until", "case", "{", "[", "[[", "set",
+        "source", ".", "eval", "exit", "trap", "ulimit", "umask", "unset", "wait", "read", "local",
+        "alias", "!",
+    ];
+    let line = cmd.trim();
+    if line.contains(['&', '|', ';', '\n', '(', ')', '`']) {
+        return line.to_string();
+    }
+    let mut offset = 0;
+    for word in line.split_whitespace() {
+        let at = offset + line[offset..].find(word).unwrap_or(0);
+        offset = at + word.len();
+        let is_assignment = word.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if is_assignment {
+            continue;
+        }
+        if BUILTINS.contains(&word) {
+            return line.to_string();
+        }
+        return format!("{}exec {} \"$@\"", &line[..at], &line[at..]);
+    }
+    line.to_string()
 }
 
 /// `.env` syntax: `KEY=value`, optional `export `, `#` comments, single quotes taken
@@ -182,6 +228,19 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_commands_get_exec() {
+        assert_eq!(exec_line("./build/app --x"), "exec ./build/app --x \"$@\"");
+        assert_eq!(
+            exec_line("APP_ENV=dev ./main"),
+            "APP_ENV=dev exec ./main \"$@\""
+        );
+        assert_eq!(exec_line("exec ./app"), "exec ./app");
+        assert_eq!(exec_line("cd web && ./server"), "cd web && ./server");
+        assert_eq!(exec_line("echo hi; sleep 1"), "echo hi; sleep 1");
+        assert_eq!(exec_line("export A=1"), "export A=1");
+    }
 
     #[test]
     fn env_files() {

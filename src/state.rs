@@ -163,7 +163,9 @@ impl State {
         }
     }
 
-    /// The first build, at start.
+    /// The first build, at start (the loop sends `Event::Watching` instead, which
+    /// starts it once watching is set up).
+    #[cfg(test)]
     pub fn start(&mut self, now: Instant) -> Vec<Effect> {
         let mut fx = Vec::new();
         self.start_build(Vec::new(), now, &mut fx);
@@ -191,7 +193,10 @@ impl State {
     pub fn update(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {
-            Event::Changed(paths) => self.on_changed(paths, now, &mut fx),
+            Event::Changed {
+                files,
+                removed_dirs,
+            } => self.on_changed(files, removed_dirs, now, &mut fx),
             Event::Rescan => {
                 fx.push(info(
                     "file events were lost (watch queue overflow): rebuilding",
@@ -207,11 +212,18 @@ impl State {
                 roots,
                 directories,
                 polling,
-            } => fx.push(Effect::Report(Report::Watching {
-                roots,
-                directories,
-                polling,
-            })),
+            } => {
+                fx.push(Effect::Report(Report::Watching {
+                    roots,
+                    directories,
+                    polling,
+                }));
+                // The first build starts once every directory is watched, so no save
+                // made while it runs can go unseen.
+                if self.next_build == 0 && self.quitting.is_none() {
+                    self.start_build(Vec::new(), now, &mut fx);
+                }
+            }
             Event::Fatal(message) => {
                 fx.push(Effect::Report(Report::Error { message }));
                 self.quit(1, now, &mut fx);
@@ -257,15 +269,28 @@ impl State {
         fx
     }
 
-    fn on_changed(&mut self, paths: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
-        if self.quitting.is_some() || paths.is_empty() {
+    fn on_changed(
+        &mut self,
+        files: Vec<PathBuf>,
+        removed_dirs: Vec<PathBuf>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        if self.quitting.is_some() {
             return;
         }
         let last_failed = matches!(self.last, LastBuild::Failed { .. });
         let mut build = BTreeSet::new();
         let mut other = Vec::new();
-        for path in paths {
-            match self.classifier.classify(&path, last_failed) {
+        let files = files.into_iter().map(|f| (f, false));
+        let dirs = removed_dirs.into_iter().map(|d| (d, true));
+        for (path, dir) in files.chain(dirs) {
+            let kind = if dir {
+                self.classifier.classify_removed_dir(&path, last_failed)
+            } else {
+                self.classifier.classify(&path, last_failed)
+            };
+            match kind {
                 ChangeKind::Build => {
                     build.insert(path);
                 }

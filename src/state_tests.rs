@@ -102,7 +102,10 @@ fn failed_build() -> BuildOutcome {
 }
 
 fn changed(list: &[&str]) -> Event {
-    Event::Changed(paths(list))
+    Event::Changed {
+        files: paths(list),
+        removed_dirs: Vec::new(),
+    }
 }
 
 fn finished(id: u64, outcome: BuildOutcome) -> Event {

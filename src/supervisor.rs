@@ -24,6 +24,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -34,6 +36,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The hidden first argument that turns hotrun into the helper.
 pub const MODE: &str = "__supervise";
+
+/// How often what is left after SIGKILL is checked (and killed) again.
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// How long leftovers get after hotrun itself went away.
 const ORPHAN_GRACE: Duration = Duration::from_millis(500);
@@ -146,9 +151,30 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
     })
 }
 
-/// Ask a helper to stop its command (stop signal, timeout, SIGKILL).
-pub fn request_stop(helper_pid: u32) {
-    let _ = kill(Pid::from_raw(helper_pid as i32), Signal::SIGTERM);
+/// What hotrun keeps of a running helper to stop it later.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pid: u32,
+    /// Set by the task that reaps the helper, right after reaping it (nothing else
+    /// runs in between on hotrun's single thread), so a stop request never signals a
+    /// recycled pid.
+    pub reaped: Arc<AtomicBool>,
+}
+
+impl Handle {
+    pub fn new(pid: u32) -> Handle {
+        Handle {
+            pid,
+            reaped: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Ask the helper to stop its command (stop signal, timeout, SIGKILL).
+    pub fn request_stop(&self) {
+        if !self.reaped.load(Ordering::SeqCst) {
+            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
+        }
+    }
 }
 
 /// The helper's entry point: `hotrun __supervise PARENT STATUS_FD SIGNAL TIMEOUT_MS -- PROGRAM ARGS…`.
@@ -214,6 +240,10 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
         nix::unistd::ForkResult::Child => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             let _ = SigSet::empty().thread_set_mask();
+            // Rust ignores SIGPIPE at start and exec keeps ignored signals: give the
+            // command the default, as a shell would.
+            // SAFETY: signal(2) is async-signal-safe.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             let err = nix::unistd::execvp(&command[0], &command).unwrap_err();
             let _ = writeln!(
                 status,
@@ -230,7 +260,11 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
     let _ = writeln!(status, "started {app}");
 
     let mut app_status: Option<WaitStatus> = None;
+    // When the stop signal turns into SIGKILL.
     let mut kill_at: Option<Instant> = None;
+    // SIGKILL was sent; what remains is only waited for (and killed again now and
+    // then, in case something new appeared).
+    let mut killed = false;
     loop {
         // Reap everything that has ended: the app, and orphans handed to us.
         let mut any_left = true;
@@ -250,35 +284,41 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
                 Err(e) => return Err(e.into()),
             }
         }
-        if app_status.is_some() {
-            if !any_left {
-                break;
-            }
-            // The app is gone; what it left behind is killed, not waited for.
-            kill_everything(app);
+        if app_status.is_some() && !any_left {
+            break;
         }
-        let timeout = match (kill_at, app_status) {
-            (_, Some(_)) => Duration::from_millis(20),
-            (Some(at), None) => at.saturating_duration_since(Instant::now()),
-            (None, None) => Duration::from_secs(3600),
+        if app_status.is_some() || killed {
+            // The app is gone (what it left behind is killed, not waited for), or
+            // everything was SIGKILLed and is on its way out.
+            kill_everything(app);
+            killed = true;
+        }
+        let timeout = match kill_at {
+            _ if killed => RECHECK,
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(3600),
         };
         match wait_signal(&signals, timeout) {
             Some(Signal::SIGCHLD) | None => {}
             Some(Signal::SIGUSR2) => {
-                // hotrun is gone: stop quickly, nobody is waiting for a graceful exit.
-                let _ = killpg(app, stop_signal);
-                let at = Instant::now() + stop_timeout.min(ORPHAN_GRACE);
-                kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                // hotrun is gone: stop quickly, nobody waits for a graceful exit.
+                if !killed {
+                    let _ = killpg(app, stop_signal);
+                    let at = Instant::now() + stop_timeout.min(ORPHAN_GRACE);
+                    kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                }
             }
             Some(_) => {
-                if kill_at.is_none() {
+                if kill_at.is_none() && !killed {
                     let _ = killpg(app, stop_signal);
                     kill_at = Some(Instant::now() + stop_timeout);
                 }
             }
         }
         if kill_at.is_some_and(|at| Instant::now() >= at) {
+            kill_at = None;
             kill_everything(app);
+            killed = true;
         }
     }
     let line = match app_status {

@@ -81,6 +81,8 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<()> {
                 raw_tx,
                 poll: spec.poll,
                 watched: HashSet::new(),
+                roots: spec.roots.clone(),
+                warned_unwatchable: false,
                 filter,
                 hashes: HashMap::new(),
                 pending: HashMap::new(),
@@ -104,17 +106,141 @@ fn test_watch_limit() -> Option<usize> {
 
 type RawEvent = notify::Result<notify::Event>;
 
+/// What one batch of notifications amounts to.
+#[derive(Debug, Default)]
+struct Changes {
+    files: Vec<PathBuf>,
+    removed_dirs: Vec<PathBuf>,
+}
+
 enum Backend {
     Native(notify::RecommendedWatcher),
-    Poll(notify::PollWatcher),
+    Poll(Poller),
 }
 
 impl Backend {
     fn watch(&mut self, dir: &Path) -> notify::Result<()> {
         match self {
             Backend::Native(w) => w.watch(dir, RecursiveMode::NonRecursive),
-            Backend::Poll(w) => w.watch(dir, RecursiveMode::NonRecursive),
+            Backend::Poll(p) => {
+                p.watch(dir);
+                Ok(())
+            }
         }
+    }
+}
+
+/// What polling compares: nanosecond mtime, size and inode of each entry.
+/// (notify's PollWatcher compares mtimes in whole seconds, so two saves within a
+/// second look like one; this one does not read file contents either.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    mtime_ns: i128,
+    size: u64,
+    inode: u64,
+    dir: bool,
+}
+
+type Snapshot = HashMap<PathBuf, Stamp>;
+
+/// Polls the watched directories (each one level deep, like the native watches) on
+/// its own thread and reports differences as notify events.
+struct Poller {
+    dirs: std::sync::Arc<std::sync::Mutex<HashMap<PathBuf, Snapshot>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Poller {
+    fn new(tx: mpsc::Sender<RawEvent>, interval: Duration) -> std::io::Result<Poller> {
+        let dirs: std::sync::Arc<std::sync::Mutex<HashMap<PathBuf, Snapshot>>> = Default::default();
+        let stop: std::sync::Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let (d, st) = (dirs.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("hotrun-poll".into())
+            .spawn(move || {
+                while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(interval);
+                    let mut events = Vec::new();
+                    {
+                        let mut dirs = d.lock().unwrap_or_else(|e| e.into_inner());
+                        dirs.retain(|dir, old| match scan(dir) {
+                            Some(new) => {
+                                diff(old, &new, &mut events);
+                                *old = new;
+                                true
+                            }
+                            None => {
+                                events.push(
+                                    notify::Event::new(EventKind::Remove(
+                                        notify::event::RemoveKind::Folder,
+                                    ))
+                                    .add_path(dir.clone()),
+                                );
+                                false
+                            }
+                        });
+                    }
+                    for event in events {
+                        if tx.send(Ok(event)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Poller { dirs, stop })
+    }
+
+    fn watch(&mut self, dir: &Path) {
+        let snapshot = scan(dir).unwrap_or_default();
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.to_path_buf(), snapshot);
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn scan(dir: &Path) -> Option<Snapshot> {
+    use std::os::unix::fs::MetadataExt;
+    let mut snapshot = Snapshot::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        if let Ok(m) = entry.metadata() {
+            snapshot.insert(
+                entry.path(),
+                Stamp {
+                    mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+                    size: m.len(),
+                    inode: m.ino(),
+                    dir: m.is_dir(),
+                },
+            );
+        }
+    }
+    Some(snapshot)
+}
+
+fn diff(old: &Snapshot, new: &Snapshot, events: &mut Vec<notify::Event>) {
+    for (path, stamp) in new {
+        let kind = match old.get(path) {
+            None if stamp.dir => EventKind::Create(CreateKind::Folder),
+            None => EventKind::Create(CreateKind::Any),
+            Some(before) if before != stamp => {
+                EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Any))
+            }
+            Some(_) => continue,
+        };
+        events.push(notify::Event::new(kind).add_path(path.clone()));
+    }
+    for path in old.keys().filter(|p| !new.contains_key(*p)) {
+        events.push(
+            notify::Event::new(EventKind::Remove(notify::event::RemoveKind::Any))
+                .add_path(path.clone()),
+        );
     }
 }
 
@@ -123,6 +249,8 @@ struct WatchThread {
     raw_tx: mpsc::Sender<RawEvent>,
     poll: Option<Duration>,
     watched: HashSet<PathBuf>,
+    roots: Vec<PathBuf>,
+    warned_unwatchable: bool,
     filter: Filter,
     hashes: HashMap<PathBuf, u64>,
     /// Files being written: looked at when closed (or after `WRITE_GRACE`).
@@ -177,8 +305,16 @@ impl WatchThread {
             while let Ok(more) = raw_rx.try_recv() {
                 batch.push(more);
             }
-            let changed = self.process(batch)?;
-            if !changed.is_empty() && self.tx.send(Event::Changed(changed)).is_err() {
+            let changes = self.process(batch)?;
+            if !(changes.files.is_empty() && changes.removed_dirs.is_empty())
+                && self
+                    .tx
+                    .send(Event::Changed {
+                        files: changes.files,
+                        removed_dirs: changes.removed_dirs,
+                    })
+                    .is_err()
+            {
                 break;
             }
         }
@@ -196,10 +332,8 @@ impl WatchThread {
     }
 
     fn poll_backend(&self, interval: Duration) -> Result<Backend> {
-        let config = notify::Config::default().with_poll_interval(interval);
-        let w = notify::PollWatcher::new(self.raw_tx.clone(), config)
-            .context("cannot start polling")?;
-        Ok(Backend::Poll(w))
+        let poller = Poller::new(self.raw_tx.clone(), interval).context("cannot start polling")?;
+        Ok(Backend::Poll(poller))
     }
 
     /// Watch `dir` and every non-ignored directory below it. Each directory is watched
@@ -251,6 +385,17 @@ impl WatchThread {
                 self.watched.insert(dir);
                 Ok(())
             }
+            // A directory we may not read (a database's data dir, say): left alone.
+            Err(e) if unwatchable(&e) && !self.roots.contains(&dir) => {
+                if !self.warned_unwatchable {
+                    self.warned_unwatchable = true;
+                    let _ = self.tx.send(Event::Notice(format!(
+                        "cannot watch {} ({e}); it and any other unreadable directory are skipped",
+                        dir.display()
+                    )));
+                }
+                Ok(())
+            }
             // Gone before we could watch it: nothing to watch.
             Err(e) if matches!(&e.kind, notify::ErrorKind::PathNotFound) => Ok(()),
             Err(notify::Error {
@@ -261,17 +406,20 @@ impl WatchThread {
         }
     }
 
-    /// Turn raw notifications into the list of paths whose content really changed.
+    /// Turn raw notifications into the paths whose content really changed, and the
+    /// watched directories that went away.
     ///
     /// A file being written is looked at once its writer closes it (inotify's
     /// close-write), not at every write: reading it halfway (just truncated, say) would
     /// see content that never was a save, and an identical rewrite would look like a
     /// change. Renames, deletes and new directories count at once.
-    fn process(&mut self, batch: Vec<RawEvent>) -> Result<Vec<PathBuf>> {
+    fn process(&mut self, batch: Vec<RawEvent>) -> Result<Changes> {
         let mut paths: Vec<PathBuf> = Vec::new();
         let mut seen = HashSet::new();
+        let mut changes = Changes::default();
         let native = matches!(self.backend, Some(Backend::Native(_)));
         let now = Instant::now();
+        let mut rescan = false;
         for event in batch {
             let event = match event {
                 Ok(e) => e,
@@ -285,18 +433,29 @@ impl WatchThread {
                 }
             };
             if event.need_rescan() {
-                let _ = self.tx.send(Event::Rescan);
+                rescan = true;
                 continue;
             }
             let written = match event.kind {
                 EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
-                EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => continue,
+                EventKind::Access(_) => continue,
+                // The poll backend reports an edit as a new modification time.
+                EventKind::Modify(ModifyKind::Metadata(_)) if native => continue,
                 EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
                     native
                 }
                 _ => false,
             };
+            let gone = matches!(
+                event.kind,
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+            );
             for path in event.paths {
+                // A watched directory that goes away is forgotten at once, so one
+                // recreated under the same name in this batch is watched anew.
+                if gone && self.watched.contains(&path) {
+                    self.forget_dir(&path, &mut changes);
+                }
                 if written {
                     self.pending.entry(path).or_insert(now);
                 } else {
@@ -306,6 +465,16 @@ impl WatchThread {
                     }
                 }
             }
+        }
+        if rescan {
+            // Events were lost: directories may have appeared unseen. Watch what is
+            // there now, then rebuild.
+            for root in self.roots.clone() {
+                if root.is_dir() {
+                    self.watch_tree(&root, None)?;
+                }
+            }
+            let _ = self.tx.send(Event::Rescan);
         }
         // Files written but not closed for a while are looked at anyway.
         let overdue: Vec<PathBuf> = self
@@ -320,10 +489,8 @@ impl WatchThread {
                 paths.push(path);
             }
         }
-        let mut changed = Vec::new();
         for path in paths {
-            let meta = std::fs::symlink_metadata(&path);
-            match meta {
+            match std::fs::symlink_metadata(&path) {
                 Ok(m) if m.is_dir() => {
                     if self.watched.contains(&path) || self.filter.ignored(&path, true) {
                         continue;
@@ -334,7 +501,7 @@ impl WatchThread {
                     self.watch_tree(&path, Some(&mut files))?;
                     for file in files {
                         if self.content_changed(&file) {
-                            changed.push(file);
+                            changes.files.push(file);
                         }
                     }
                 }
@@ -347,27 +514,41 @@ impl WatchThread {
                         .is_some_and(|n| n == ".gitignore" || n == ".ignore")
                     {
                         if let Some(dir) = path.parent() {
+                            // New rules: directories they no longer ignore get watched.
                             self.filter.load_dir(dir);
+                            let dir = dir.to_path_buf();
+                            self.watch_tree(&dir, None)?;
                         }
                     }
                     if self.content_changed(&path) {
-                        changed.push(path);
+                        changes.files.push(path);
                     }
                 }
                 Err(_) => {
-                    // Deleted or renamed away.
-                    if self.filter.ignored(&path, false) {
+                    // Deleted or renamed away. Whether it was a file or a directory
+                    // is unknown now: ignored as either means ignored.
+                    if self.watched.contains(&path) {
+                        self.forget_dir(&path, &mut changes);
+                        continue;
+                    }
+                    if self.filter.ignored(&path, false) || self.filter.ignored(&path, true) {
                         continue;
                     }
                     self.hashes.remove(&path);
-                    if self.watched.remove(&path) {
-                        self.watched.retain(|d| !d.starts_with(&path));
-                    }
-                    changed.push(path);
+                    changes.files.push(path);
                 }
             }
         }
-        Ok(changed)
+        Ok(changes)
+    }
+
+    /// A watched directory is gone: forget it and everything below it.
+    fn forget_dir(&mut self, dir: &Path, changes: &mut Changes) {
+        self.watched.retain(|d| !d.starts_with(dir));
+        self.hashes.retain(|f, _| !f.starts_with(dir));
+        if !changes.removed_dirs.iter().any(|d| d == dir) {
+            changes.removed_dirs.push(dir.to_path_buf());
+        }
     }
 
     /// True unless the file holds exactly what it held the last time we looked.
@@ -391,6 +572,18 @@ fn content_hash(path: &Path) -> Option<u64> {
         hasher.write(&std::fs::read(path).ok()?);
     }
     Some(hasher.finish())
+}
+
+/// Permission problems and the like: the directory cannot be watched, but that is
+/// no reason to stop.
+fn unwatchable(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::Io(io) => matches!(
+            io.raw_os_error(),
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+        ),
+        _ => false,
+    }
 }
 
 fn is_limit(e: &notify::Error) -> bool {

@@ -13,28 +13,41 @@ use crate::settings::{format_duration, Ui, UiSettings};
 pub struct Printer {
     settings: UiSettings,
     root: std::path::PathBuf,
+    lost: bool,
 }
 
 impl Printer {
     pub fn new(settings: UiSettings, root: std::path::PathBuf) -> Printer {
-        Printer { settings, root }
+        Printer {
+            settings,
+            root,
+            lost: false,
+        }
     }
 
-    pub fn report(&mut self, report: &Report) {
-        match self.settings.mode {
-            Ui::Json => {
-                if let Some(value) = self.json(report) {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{value}");
-                    let _ = out.flush();
-                }
-            }
-            Ui::Plain => {
-                if let Some((tag, text)) = self.plain(report) {
-                    self.line(tag, &text);
-                }
-            }
+    /// Show one report. An error means hotrun's output is gone (a closed pipe, a
+    /// hung-up terminal); nothing more is written after that.
+    pub fn report(&mut self, report: &Report) -> std::io::Result<()> {
+        if self.lost {
+            return Ok(());
         }
+        let result = match self.settings.mode {
+            Ui::Json => match self.json(report) {
+                Some(value) => {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{value}").and_then(|()| out.flush())
+                }
+                None => Ok(()),
+            },
+            Ui::Plain => match self.plain(report) {
+                Some((tag, text)) => self.line(tag, &text),
+                None => Ok(()),
+            },
+        };
+        if result.is_err() {
+            self.lost = true;
+        }
+        result
     }
 
     fn rel(&self, path: &std::path::Path) -> String {
@@ -203,7 +216,7 @@ impl Printer {
         })
     }
 
-    fn line(&self, tag: Tag, text: &str) {
+    fn line(&self, tag: Tag, text: &str) -> std::io::Result<()> {
         let (name, colour) = match tag {
             Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
             Tag::Error => ("hotrun", "\x1b[1;31m"),
@@ -212,12 +225,12 @@ impl Printer {
         };
         let time = clock();
         let mut out = std::io::stdout().lock();
-        let _ = if self.settings.color {
-            writeln!(out, "\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")
+        if self.settings.color {
+            writeln!(out, "\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")?;
         } else {
-            writeln!(out, "{time} {name} {text}")
-        };
-        let _ = out.flush();
+            writeln!(out, "{time} {name} {text}")?;
+        }
+        out.flush()
     }
 }
 

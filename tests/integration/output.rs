@@ -73,16 +73,18 @@ fn stdin_reaches_the_app_in_plain_mode() {
         .write_all(b"hello app\n")
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut found = false;
-    for line in std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-    {
-        if line.ends_with("got hello app") {
-            found = true;
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.ends_with("got hello app") {
+                let _ = tx.send(());
+            }
         }
-    }
+    });
+    let found = rx.recv_timeout(DEADLINE).is_ok();
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));

@@ -96,19 +96,19 @@ fn an_app_that_crashes_on_start_is_reported_and_not_restarted() {
     let exited = h.wait("app_exited");
     assert_eq!(exited["code"], 3, "{exited}");
     assert_eq!(exited["requested"], false, "{exited}");
-    // Nothing starts it again until asked: the next app_started follows our rebuild.
+    // With the default `run.restart = "never"` nothing starts it again: not after the
+    // first backoff step (1 s) either.
     let mark = h.cursor();
-    h.send("rebuild");
-    h.wait("build_started");
-    let between = h.events_since(mark);
-    let before_build: Vec<_> = between
-        .iter()
-        .take_while(|e| e["event"] != "build_started")
-        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let later = h.events_since(mark);
     assert!(
-        !before_build.iter().any(|e| e["event"] == "app_started"),
-        "the crashed app was restarted by itself: {before_build:?}"
+        !later.iter().any(|e| e["event"] == "app_started"),
+        "the crashed app was restarted by itself: {later:?}"
     );
+    // The next change (here: a rebuild request) starts it again.
+    h.send("rebuild");
+    h.wait("app_started");
+    h.wait_for("app_exited", |e| e["code"] == 3);
     assert_no_zombies(&h);
 }
 
@@ -147,4 +147,72 @@ fn restart_on_failure_backs_off() {
     // 1 s, then 2 s: never a tight loop.
     assert!(gap(&first, &second) >= 900, "{first} {second}");
     assert!(gap(&second, &third) >= 1900, "{second} {third}");
+}
+
+#[test]
+fn sighup_stops_the_app_and_exits_1() {
+    let dir = project(
+        r#"trap 'echo stopped > stopped.txt; exit 0' TERM; echo "app $$"; while :; do sleep 0.1 & wait $!; done"#,
+        "",
+    );
+    let mut h = hotrun(dir.path()).start();
+    let app = pid_from_output(&mut h, "app ");
+    h.signal(libc::SIGHUP);
+    assert_eq!(h.wait_exit(), 1, "a lost terminal is a run-time failure");
+    assert!(
+        dir.path().join("stopped.txt").exists(),
+        "the app got its stop signal"
+    );
+    assert!(!alive(app));
+}
+
+#[test]
+fn losing_its_output_stops_hotrun_and_the_app() {
+    let dir = project(
+        r#"echo "app $$"; while :; do echo tick; sleep 0.05; done"#,
+        "",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"));
+    cmd.current_dir(dir.path())
+        .args(["--ui", "json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    use std::io::BufRead;
+    let mut app = None;
+    let mut line = String::new();
+    while app.is_none() {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "hotrun ended early"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        app = v["line"]
+            .as_str()
+            .and_then(|l| l.strip_prefix("app "))
+            .map(|p| p.parse::<u32>().unwrap());
+    }
+    // Like `hotrun --ui json | head -1`: the reader goes away.
+    drop(stdout);
+    let start = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "hotrun kept running without its output"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(1));
+    let app = app.unwrap();
+    let start = std::time::Instant::now();
+    while alive(app) {
+        assert!(start.elapsed() < DEADLINE, "the app outlived hotrun");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

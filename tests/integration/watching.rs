@@ -209,10 +209,57 @@ fn no_inotify_instance_falls_back_to_polling() {
 #[test]
 fn poll_flag_forces_polling() {
     let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    write(&dir.path().join("old.go"), "package old");
     let mut h = hotrun(dir.path()).args(&["--poll", "100ms"]).start();
     let watching = h.wait("watching");
     assert_eq!(watching["polling_ms"], 100, "{watching}");
     h.wait("app_started");
     write(&dir.path().join("x.go"), "package x");
     h.wait_for("build_started", |e| e["files"].to_string().contains("x.go"));
+    h.wait("build_finished");
+    // An edit of a file that existed before, not only new files.
+    write(
+        &dir.path().join("old.go"),
+        "package old // edited, and longer",
+    );
+    h.wait_for("build_started", |e| {
+        e["files"].to_string().contains("old.go")
+    });
+}
+
+#[test]
+fn a_directory_replaced_by_a_new_one_is_watched_again() {
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    write(&dir.path().join("gen/a.go"), "package a");
+    let mut h = hotrun(dir.path()).start();
+    h.wait("app_started");
+    // What a code generator or a branch switch does.
+    std::fs::remove_dir_all(dir.path().join("gen")).unwrap();
+    write(&dir.path().join("gen/a.go"), "package a // new");
+    h.wait_for("build_started", |e| e["files"].to_string().contains("gen"));
+    h.wait("build_finished");
+    write(&dir.path().join("gen/a.go"), "package a // edited");
+    h.wait_for("build_started", |e| {
+        e["files"].to_string().contains("gen/a.go")
+    });
+}
+
+#[test]
+fn a_source_directory_moved_away_rebuilds() {
+    let app = fixture("webapp");
+    write(&app.path().join("src/handlers/mod.rs"), "// unused\n");
+    let elsewhere = TempDir::new();
+    let port = free_port();
+    let mut h = hotrun(app.path()).port(port).start();
+    h.wait("app_started");
+    std::fs::rename(
+        app.path().join("src/handlers"),
+        elsewhere.path().join("handlers"),
+    )
+    .unwrap();
+    let started = h.wait("build_started");
+    assert!(
+        started["files"].to_string().contains("src/handlers"),
+        "{started}"
+    );
 }
