@@ -2,7 +2,7 @@
 //! the effects it returns. Setup (config already resolved, `cargo metadata`, watch
 //! roots) happens before the loop; a setup error means nothing was started (exit 2).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,14 +15,16 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use crate::builder::{self, Project};
 use crate::cargo::{CargoProject, RunTarget};
 use crate::classify::{Classifier, Inputs};
-use crate::event::{BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus};
+use crate::cli::Cli;
+use crate::event::{BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report};
 use crate::lines::LineReader;
+use crate::reference;
 use crate::runner::{self, StdinSlot};
 use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
 use crate::state::{Options, State};
 use crate::supervisor::Handle;
 use crate::ui::Printer;
-use crate::watch::{self, WatchSpec};
+use crate::watch::{self, WatchHandle, WatchSpec};
 
 /// Everything resolved before anything starts.
 pub struct Prepared {
@@ -30,16 +32,19 @@ pub struct Prepared {
     project: Project,
     watch: WatchSpec,
     classifier: Classifier,
+    options: Options,
+    /// The command line, to read the config file again with the same flags.
+    cli: Cli,
 }
 
 /// Resolve the project: `cargo metadata`, watch roots, classification rules. Errors
 /// here are setup errors: nothing has been started.
-pub fn prepare(settings: Settings) -> Result<Prepared> {
+pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
     let project = match &settings.cargo_root {
-        Some(_) => Project::Cargo(Arc::new(CargoProject::load(
-            &settings.cwd,
-            &settings.build.cargo,
-        )?)),
+        Some(_) => match CargoProject::load(&settings.cwd, &settings.build.cargo) {
+            Ok(project) => Project::Cargo(Arc::new(project)),
+            Err(e) => return Err(locate_selection_error(e, &settings)),
+        },
         None => Project::Command,
     };
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -62,7 +67,7 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         Project::Command => {
             roots.push(settings.root.clone());
             Inputs::Command {
-                include: settings.watch.include.clone(),
+                include: settings.watch.include.as_ref().map(|g| g.set.clone()),
             }
         }
     };
@@ -94,18 +99,49 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         root: root.clone(),
         ignore_dirs,
         ignore_globs: vec![
-            settings.watch.ignore.clone(),
-            settings.build.outputs.clone(),
+            settings.watch.ignore.set.clone(),
+            settings.build.outputs.set.clone(),
         ],
         poll: settings.watch.poll,
     };
-    let classifier = Classifier::new(root, inputs, settings.watch.rebuild.clone());
+    let config_file = settings
+        .config_file
+        .as_ref()
+        .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()));
+    let classifier = Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
+        .with_config_file(config_file);
     Ok(Prepared {
+        options: options(&settings),
         settings: Arc::new(settings),
         project,
         watch,
         classifier,
+        cli,
     })
+}
+
+/// A package, bin or example named in the config file that Cargo does not know: point
+/// at the line that names it.
+fn locate_selection_error(error: anyhow::Error, settings: &Settings) -> anyhow::Error {
+    let message = format!("{error:#}");
+    for (key, value, position) in &settings.build.cargo_positions {
+        if message.contains(&format!("`{value}`")) {
+            return anyhow::anyhow!("{position}: `{key}`: {message}");
+        }
+    }
+    error
+}
+
+fn options(settings: &Settings) -> Options {
+    Options {
+        debounce: settings.watch.debounce,
+        // A long settle window stretches the cap with it, so one slow burst stays one build.
+        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce * 10),
+        on_busy: settings.build.on_busy,
+        restart: settings.run.restart,
+        ready_grace: std::time::Duration::from_millis(200),
+        exit_after_builds: settings.exit_after_builds,
+    }
 }
 
 /// Run until quit. Returns the exit code.
@@ -128,9 +164,12 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
         project,
         watch,
         classifier,
+        options,
+        cli,
     } = prepared;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    watch::start(watch, tx.clone())?;
+    let mut watcher = watch::start(watch.clone(), tx.clone())?;
+    let mut watched = watch;
     listen_for_signals(tx.clone())?;
     let stdin_slot = match settings.ui.mode {
         Ui::Plain => {
@@ -144,15 +183,6 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
         }
     };
 
-    let options = Options {
-        debounce: settings.watch.debounce,
-        // A long settle window stretches the cap with it, so one slow burst stays one build.
-        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce * 10),
-        on_busy: settings.build.on_busy,
-        restart: settings.run.restart,
-        ready_grace: std::time::Duration::from_millis(200),
-        exit_after_builds: settings.exit_after_builds,
-    };
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
         printer: Printer::new(settings.ui.clone(), settings.root.clone()),
@@ -165,7 +195,14 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
     };
     if let Some(file) = &effects.settings.config_file {
         let message = format!("config: {}", file.display());
-        effects.perform(Effect::Report(crate::event::Report::Info { message }));
+        effects.perform(Effect::Report(Report::Info { message }));
+    }
+    if !effects.settings.unused.is_empty() {
+        let message = format!(
+            "set but not acted on by this version of hotrun yet: {}",
+            effects.settings.unused.join(", ")
+        );
+        effects.perform(Effect::Report(Report::Info { message }));
     }
     loop {
         let deadline = state.next_deadline();
@@ -185,12 +222,110 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
             }
             _ => {}
         }
-        for effect in state.update(event, Instant::now()) {
+        let mut queue: VecDeque<Effect> = state.update(event, Instant::now()).into();
+        while let Some(effect) = queue.pop_front() {
+            if effect == Effect::ReloadConfig {
+                let live = Live {
+                    state: &mut state,
+                    watcher: &mut watcher,
+                    watched: &mut watched,
+                };
+                if let Some(applied) = reload(&cli, &mut effects, live) {
+                    queue.extend(state.update(applied, Instant::now()));
+                }
+                continue;
+            }
             if let Some(code) = effects.perform(effect) {
                 return Ok(code);
             }
         }
     }
+}
+
+/// What a config reload may replace.
+struct Live<'a> {
+    state: &'a mut State,
+    watcher: &'a mut WatchHandle,
+    watched: &'a mut WatchSpec,
+}
+
+/// Read `.hotrun.toml` again and apply what changed. An invalid file is reported and
+/// the old settings kept. Returns the event that tells the state what to redo.
+fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
+    let old = effects.settings.clone();
+    let new = match Settings::load(cli).and_then(|s| prepare(s, cli.clone())) {
+        Ok(new) => new,
+        Err(e) => {
+            effects.perform(Effect::Report(Report::Error {
+                message: format!("config not applied, the previous one stays in force: {e:#}"),
+            }));
+            return None;
+        }
+    };
+    let before = reference::effective_sections(&old);
+    let after = reference::effective_sections(&new.settings);
+    let changed: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0)
+        .collect();
+    if changed.is_empty() && new.watch.roots == live.watched.roots {
+        effects.perform(Effect::Report(Report::Info {
+            message: "config saved: nothing changed".into(),
+        }));
+        return None;
+    }
+    // Sockets are bound once, at start.
+    let mut rebind = Vec::new();
+    if old.run.listen != new.settings.run.listen {
+        rebind.push("run.listen");
+    }
+    if old.proxy.as_ref().map(|p| p.listen) != new.settings.proxy.as_ref().map(|p| p.listen) {
+        rebind.push("proxy.listen");
+    }
+    if old.reload.listen != new.settings.reload.listen {
+        rebind.push("reload.listen");
+    }
+    if !rebind.is_empty() {
+        effects.perform(Effect::Report(Report::Error {
+            message: format!(
+                "{} changed: restart hotrun to bind the new address",
+                rebind.join(", ")
+            ),
+        }));
+    }
+    if changed.contains(&"watch")
+        || changed.contains(&"build")
+        || new.watch.roots != live.watched.roots
+    {
+        live.watcher.stop();
+        match watch::start(new.watch.clone(), effects.tx.clone()) {
+            Ok(handle) => {
+                *live.watcher = handle;
+                *live.watched = new.watch.clone();
+            }
+            Err(e) => {
+                let _ = effects
+                    .tx
+                    .send(Event::Fatal(format!("cannot watch files: {e:#}")));
+            }
+        }
+    }
+    live.state.reconfigure(new.options, new.classifier);
+    let mut settings = (*new.settings).clone();
+    // The output mode was chosen at start (stdin is wired to it).
+    settings.ui.mode = old.ui.mode;
+    effects.printer = Printer::new(settings.ui.clone(), settings.root.clone());
+    effects.settings = Arc::new(settings);
+    effects.project = new.project;
+    effects.perform(Effect::Report(Report::Info {
+        message: format!("config reloaded: [{}] changed", changed.join("], [")),
+    }));
+    Some(Event::ConfigApplied {
+        rebuild: changed.contains(&"build"),
+        restart: changed.contains(&"run"),
+    })
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -287,6 +422,8 @@ impl Effects {
                     let _ = self.tx.send(Event::Fatal(format!("lost its output: {e}")));
                 }
             }
+            // Handled by the loop, which owns what a reload replaces.
+            Effect::ReloadConfig => {}
             Effect::Exit(code) => {
                 // Whatever still runs (a cancelled build) is stopped by its helper
                 // when hotrun exits; ask now so it starts at once.

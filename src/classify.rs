@@ -29,6 +29,8 @@ pub struct Classifier {
     root: PathBuf,
     inputs: Inputs,
     rebuild: GlobSet,
+    /// `.hotrun.toml`, which is read again rather than built.
+    config_file: Option<PathBuf>,
     /// Files (and directories) the last successful build read.
     dep_files: HashSet<PathBuf>,
     dep_dirs: Vec<PathBuf>,
@@ -40,9 +42,22 @@ impl Classifier {
             root,
             inputs,
             rebuild,
+            config_file: None,
             dep_files: HashSet::new(),
             dep_dirs: Vec::new(),
         }
+    }
+
+    pub fn with_config_file(mut self, file: Option<PathBuf>) -> Classifier {
+        self.config_file = file;
+        self
+    }
+
+    /// A classifier for new settings that keeps what the last build taught this one.
+    pub fn keep_dep_info_from(mut self, old: &Classifier) -> Classifier {
+        self.dep_files = old.dep_files.clone();
+        self.dep_dirs = old.dep_dirs.clone();
+        self
     }
 
     /// Record what the last successful build read. Directories (a `rerun-if-changed`
@@ -55,6 +70,9 @@ impl Classifier {
     /// `last_failed`: while the last build failed its dep-info is stale, so every change
     /// under a package counts as a build input.
     pub fn classify(&self, path: &Path, last_failed: bool) -> ChangeKind {
+        if self.config_file.as_deref() == Some(path) {
+            return ChangeKind::Config;
+        }
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         if self.rebuild.is_match(rel) {
             return ChangeKind::Build;

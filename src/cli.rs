@@ -8,6 +8,8 @@ use clap::{Args, Parser, ValueEnum};
 const EXAMPLES: &str = "\
 Examples:
   hotrun                          build, run and watch the Cargo app here
+  hotrun init                     write a commented .hotrun.toml with every default
+  hotrun --release config         print the effective configuration
   hotrun -- --port 3000           arguments after -- go to the app, as with cargo run
   hotrun --bin api --release      pick the binary and profile like cargo run
   hotrun --build-cmd 'go build -o app .' --run-cmd ./app
@@ -19,9 +21,12 @@ Exit codes:
   2  usage or configuration error: nothing was started";
 
 /// A development hot-reload runner for web apps: builds, runs, watches and swaps.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "hotrun", version, about, after_help = EXAMPLES, args_override_self = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+
     #[command(flatten)]
     pub cargo: CargoArgs,
 
@@ -30,6 +35,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub watch: WatchArgs,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -43,7 +51,7 @@ pub struct Cli {
     pub app_args: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Cargo options (as for cargo run)")]
 pub struct CargoArgs {
     /// Package to run.
@@ -75,7 +83,7 @@ pub struct CargoArgs {
     pub target_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Project")]
 pub struct ProjectArgs {
     /// Config file to use instead of the nearest .hotrun.toml.
@@ -89,7 +97,7 @@ pub struct ProjectArgs {
     pub run_cmd: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Watching")]
 pub struct WatchArgs {
     /// Also watch this path (repeatable; adds to `watch.paths`).
@@ -106,10 +114,49 @@ pub struct WatchArgs {
     pub poll: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Serving")]
+pub struct ServeArgs {
+    /// Bind this address once and pass the socket to every app generation
+    /// (socket activation; repeatable; adds to `run.listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// Serve this public address through hotrun's proxy.
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<String>,
+    /// The app's own address behind the proxy.
+    #[arg(long, value_name = "ADDR")]
+    pub app: Option<String>,
+    /// How to tell the app is ready: tcp:ADDR or http:URL.
+    #[arg(long, value_name = "PROBE")]
+    pub ready: Option<String>,
+    /// Do not tell browsers to reload.
+    #[arg(long)]
+    pub no_reload: bool,
+}
+
+/// What to do instead of running.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Write a commented .hotrun.toml with every key and its default.
+    Init {
+        /// Overwrite an existing .hotrun.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the effective configuration (defaults, file and flags) as TOML.
+    Config,
+    /// Print a completion script for a shell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// How to show progress [default: plain; json for tools].
+    /// How to show progress [default: auto: panel on a terminal, else plain].
     #[arg(long, value_enum, value_name = "MODE")]
     pub ui: Option<UiMode>,
     /// When to use colours.
@@ -124,6 +171,7 @@ pub struct OutputArgs {
 #[serde(rename_all = "lowercase")]
 pub enum UiMode {
     Auto,
+    Panel,
     Plain,
     Json,
 }

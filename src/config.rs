@@ -24,6 +24,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub watch: WatchFile,
     #[serde(default)]
+    pub proxy: ProxyFile,
+    #[serde(default)]
+    pub reload: ReloadFile,
+    #[serde(default)]
     pub ui: UiFile,
 }
 
@@ -33,9 +37,9 @@ pub struct BuildFile {
     pub cmd: Option<String>,
     pub before: Option<Vec<String>>,
     pub outputs: Option<Vec<Spanned<String>>>,
-    pub package: Option<String>,
-    pub bin: Option<String>,
-    pub example: Option<String>,
+    pub package: Option<Spanned<String>>,
+    pub bin: Option<Spanned<String>>,
+    pub example: Option<Spanned<String>>,
     pub release: Option<bool>,
     pub profile: Option<String>,
     pub features: Option<OneOrMany>,
@@ -55,6 +59,9 @@ pub struct RunFile {
     pub env: Option<BTreeMap<String, String>>,
     pub env_file: Option<OneOrMany>,
     pub cwd: Option<PathBuf>,
+    pub listen: Option<Vec<Spanned<AddressValue>>>,
+    pub ready: Option<Spanned<String>>,
+    pub ready_timeout: Option<Spanned<DurationValue>>,
     pub stop_signal: Option<Spanned<SignalValue>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
     pub restart: Option<RestartValue>,
@@ -66,6 +73,8 @@ pub struct WatchFile {
     pub paths: Option<Vec<PathBuf>>,
     pub ignore: Option<Vec<Spanned<String>>>,
     pub include: Option<Vec<Spanned<String>>>,
+    pub assets: Option<Vec<Spanned<String>>>,
+    pub restart: Option<Vec<Spanned<String>>>,
     pub rebuild: Option<Vec<Spanned<String>>>,
     pub debounce: Option<Spanned<DurationValue>>,
     pub poll: Option<Spanned<PollValue>>,
@@ -73,9 +82,35 @@ pub struct WatchFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    pub listen: Option<Spanned<AddressValue>>,
+    pub app: Option<Spanned<AddressValue>>,
+    pub timeout: Option<Spanned<DurationValue>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadFile {
+    pub enabled: Option<bool>,
+    pub listen: Option<Spanned<AddressValue>>,
+    pub hosts: Option<Vec<String>>,
+    pub origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UiFile {
     pub mode: Option<UiMode>,
     pub color: Option<ColorChoice>,
+    pub clear_on_rebuild: Option<bool>,
+}
+
+/// `3000`, `":3000"`, `"127.0.0.1:3000"`, `"localhost:3000"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AddressValue {
+    Port(i64),
+    Text(String),
 }
 
 /// A string or a list of strings (`features = "a,b"` or `features = ["a", "b"]`).
@@ -143,10 +178,18 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// `file:line:column: message`, for a value found at byte range `span`.
-    pub fn error_at(&self, span: std::ops::Range<usize>, message: &str) -> anyhow::Error {
+    /// `file:line:column: `key`: message`, for the value of `key` at byte range `span`.
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: &str,
+    ) -> anyhow::Error {
         let (line, column) = line_column(&self.text, span.start);
-        anyhow::anyhow!("{}:{line}:{column}: {message}", self.path.display())
+        anyhow::anyhow!(
+            "{}:{line}:{column}: `{key}`: {message}",
+            self.path.display()
+        )
     }
 }
 
@@ -159,21 +202,64 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 pub fn parse(path: &Path, text: String) -> Result<Loaded> {
-    let config: FileConfig = toml::from_str(&text).map_err(|e| {
-        let position = e
+    let deserializer = toml::Deserializer::new(&text);
+    let config: FileConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let position = inner
             .span()
             .map(|s| {
                 let (l, c) = line_column(&text, s.start);
                 format!(":{l}:{c}")
             })
             .unwrap_or_default();
-        anyhow::anyhow!("{}{position}: {}", path.display(), e.message())
+        let message = inner.message().trim_end().to_string();
+        let hint = did_you_mean(&message)
+            .map(|s| format!(", did you mean `{s}`?"))
+            .unwrap_or_default();
+        let key = if key == "." || message.starts_with("unknown field") {
+            String::new()
+        } else {
+            format!("`{key}`: ")
+        };
+        anyhow::anyhow!("{}{position}: {key}{message}{hint}", path.display())
     })?;
     Ok(Loaded {
         path: path.to_path_buf(),
         text,
         config,
     })
+}
+
+/// For serde's "unknown field `debunce`, expected one of `paths`, …": the nearest
+/// expected name, when it is near enough to be what was meant.
+pub fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let candidates = expected.split('`').skip(1).step_by(2);
+    candidates
+        .map(|c| (edit_distance(unknown, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(unknown.len()) / 3).max(2))
+        .min()
+        .map(|(_, c)| c.to_string())
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 pub fn load(path: &Path) -> Result<Loaded> {
@@ -237,6 +323,29 @@ poll = true
             loaded.config.watch.debounce.unwrap().into_inner(),
             DurationValue::Millis(40)
         ));
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_nearest_one() {
+        let err = parse(Path::new("c.toml"), "[watch]\ndebunce = 5\n".into()).unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("did you mean `debounce`?"),
+            "{err:#}"
+        );
+        let err = parse(Path::new("c.toml"), "[wacth]\n".into()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("did you mean `watch`?"),
+            "{err:#}"
+        );
+        let err = parse(Path::new("c.toml"), "[watch]\nzzzzzz = 5\n".into()).unwrap_err();
+        assert!(!format!("{err:#}").contains("did you mean"), "{err:#}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = parse(Path::new("c.toml"), "[build]\nrelease = \"yes\"\n".into()).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.starts_with("c.toml:2:11: `build.release`: "), "{msg}");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Event {
     AppExited { gen: u64, status: ExitStatus },
     /// A user command: a key, a json stdin word, or a signal.
     Command(Command),
+    /// A new config was applied; build or restart as its changes require.
+    ConfigApplied { rebuild: bool, restart: bool },
 }
 
 /// What the user can ask for, from the keyboard, json stdin or a signal.
@@ -159,6 +161,8 @@ impl BuildOutcome {
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Build,
+    /// hotrun's own config file.
+    Config,
     Other,
 }
 
@@ -225,6 +229,8 @@ pub enum Effect {
     StopApp {
         gen: u64,
     },
+    /// `.hotrun.toml` changed: read it again and apply what changed.
+    ReloadConfig,
     Report(Report),
     Exit(i32),
 }

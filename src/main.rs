@@ -5,9 +5,11 @@ mod builder;
 mod cargo;
 mod classify;
 mod cli;
+mod commands;
 mod config;
 mod event;
 mod lines;
+mod reference;
 mod runner;
 mod settings;
 mod state;
@@ -23,7 +25,13 @@ fn main() {
         supervisor::main(&args[2..]);
     }
     let cli = cli::Cli::parse();
-    let prepared = match settings::Settings::load(cli).and_then(app::prepare) {
+    if let Some(command) = &cli.command {
+        match commands::run(command, &cli) {
+            Ok(()) => std::process::exit(0),
+            Err(e) => exit(2, e),
+        }
+    }
+    let prepared = match settings::Settings::load(&cli).and_then(|s| app::prepare(s, cli)) {
         Ok(p) => p,
         Err(e) => exit(2, e),
     };

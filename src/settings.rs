@@ -5,6 +5,7 @@
 //! Merge rules (brief §1): flags override the file, the file overrides defaults;
 //! list-valued flags (`-w`, `-i`) add to the file's lists; `-- ARGS` replaces `run.args`.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,13 +15,39 @@ use toml::Spanned;
 
 use crate::cli::{Cli, ColorChoice, UiMode};
 use crate::config::{
-    self, DurationValue, Loaded, OnBusyValue, PollValue, RestartValue, SignalValue,
+    self, AddressValue, DurationValue, Loaded, OnBusyValue, PollValue, RestartValue, SignalValue,
 };
 use crate::state::{OnBusy, RestartPolicy};
 
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(30);
 pub const DEBOUNCE_CAP: Duration = Duration::from_secs(1);
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
+pub const DEFAULT_RELOAD_LISTEN: &str = "127.0.0.1:35729";
+
+/// `watch.assets` by default: common web files and folders (brief §2).
+pub const DEFAULT_ASSETS: &[&str] = &[
+    "static/",
+    "public/",
+    "assets/",
+    "templates/",
+    "*.html",
+    "*.css",
+    "*.js",
+    "*.mjs",
+    "*.json",
+    "*.png",
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.svg",
+    "*.webp",
+    "*.ico",
+    "*.woff",
+    "*.woff2",
+    "*.ttf",
+];
+/// `watch.restart` by default (plus the `run.env_file`s).
+pub const DEFAULT_RESTART: &[&str] = &[".env*"];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,8 +61,41 @@ pub struct Settings {
     pub build: BuildSettings,
     pub run: RunSettings,
     pub watch: WatchSettings,
+    pub proxy: Option<ProxySettings>,
+    pub reload: ReloadSettings,
     pub ui: UiSettings,
     pub exit_after_builds: Option<u32>,
+    /// Keys that were set but that this version does not act on yet.
+    pub unused: Vec<&'static str>,
+}
+
+/// Compiled globs and the patterns they came from (to print them back).
+#[derive(Debug, Clone)]
+pub struct Globs {
+    pub patterns: Vec<String>,
+    pub set: GlobSet,
+}
+
+/// How to tell the app is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    Tcp(SocketAddr),
+    Http(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub listen: SocketAddr,
+    pub app: Option<SocketAddr>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReloadSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub hosts: Vec<String>,
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,8 +103,10 @@ pub struct BuildSettings {
     pub cmd: Option<String>,
     pub before: Vec<String>,
     /// Files the build writes: never watched.
-    pub outputs: GlobSet,
+    pub outputs: Globs,
     pub cargo: CargoSelection,
+    /// Where the config file named a package, bin or example: (key, value, `file:line:col`).
+    pub cargo_positions: Vec<(&'static str, String, String)>,
     pub on_busy: OnBusy,
     pub env: Vec<(String, String)>,
 }
@@ -71,6 +133,9 @@ pub struct RunSettings {
     pub env: Vec<(String, String)>,
     pub env_files: Vec<PathBuf>,
     pub cwd: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Duration,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub restart: RestartPolicy,
@@ -80,9 +145,11 @@ pub struct RunSettings {
 pub struct WatchSettings {
     /// Extra paths to watch, absolute.
     pub paths: Vec<PathBuf>,
-    pub ignore: GlobSet,
-    pub include: Option<GlobSet>,
-    pub rebuild: GlobSet,
+    pub ignore: Globs,
+    pub include: Option<Globs>,
+    pub assets: Globs,
+    pub restart: Globs,
+    pub rebuild: Globs,
     pub debounce: Duration,
     pub poll: Option<Duration>,
 }
@@ -93,16 +160,30 @@ pub enum Ui {
     Json,
 }
 
+/// What the user asked for (`--ui`, `ui.mode`), printed back by `hotrun config`.
+pub fn ui_mode_name(mode: UiMode) -> &'static str {
+    match mode {
+        UiMode::Auto => "auto",
+        UiMode::Panel => "panel",
+        UiMode::Plain => "plain",
+        UiMode::Json => "json",
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UiSettings {
     pub mode: Ui,
+    /// As asked for, before `auto` was decided.
+    pub requested_mode: UiMode,
     pub color: bool,
+    pub requested_color: ColorChoice,
+    pub clear_on_rebuild: bool,
     pub verbose: bool,
 }
 
 impl Settings {
     /// Read the config file (found or named) and merge the command line over it.
-    pub fn load(cli: Cli) -> Result<Settings> {
+    pub fn load(cli: &Cli) -> Result<Settings> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let cargo_root = locate_cargo_workspace(&cwd);
         let config_path = match &cli.project.config {
@@ -124,7 +205,7 @@ impl Settings {
 }
 
 fn resolve(
-    cli: Cli,
+    cli: &Cli,
     cwd: PathBuf,
     cargo_root: Option<PathBuf>,
     loaded: Option<Loaded>,
@@ -146,6 +227,7 @@ fn resolve(
     let file = loaded.as_ref().unwrap_or(&empty);
     let fc = &file.config;
     let (b, r, w, u) = (&fc.build, &fc.run, &fc.watch, &fc.ui);
+    let mut unused: Vec<&'static str> = Vec::new();
 
     let build_cmd = cli.project.build_cmd.clone().or_else(|| b.cmd.clone());
     let run_cmd = cli.project.run_cmd.clone().or_else(|| r.cmd.clone());
@@ -179,20 +261,21 @@ fn resolve(
             b.profile.clone()
         }
     });
+    let from_file = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
     let cargo = CargoSelection {
-        package: cli.cargo.package.clone().or_else(|| b.package.clone()),
+        package: cli.cargo.package.clone().or_else(|| from_file(&b.package)),
         bin: cli.cargo.bin.clone().or_else(|| {
             if cli.cargo.example.is_some() {
                 None
             } else {
-                b.bin.clone()
+                from_file(&b.bin)
             }
         }),
         example: cli.cargo.example.clone().or_else(|| {
             if cli.cargo.bin.is_some() {
                 None
             } else {
-                b.example.clone()
+                from_file(&b.example)
             }
         }),
         release: release && profile.is_none(),
@@ -209,13 +292,34 @@ fn resolve(
             .or_else(|| b.target_dir.as_ref().map(|p| root.join(p))),
         cargo_args: b.cargo_args.clone().unwrap_or_default(),
     };
+    if cargo.bin.is_some() && cargo.example.is_some() {
+        let span = b.example.as_ref().map(|s| s.span()).unwrap_or(0..0);
+        return Err(file.error_at(
+            span,
+            "build.example",
+            "`build.bin` and `build.example` cannot both be set",
+        ));
+    }
 
-    let outputs = compile_globs(file, b.outputs.as_deref().unwrap_or(&[]), &[])?;
+    let outputs = compile_globs(file, "build.outputs", b.outputs.as_deref(), &[], &[])?;
+    let mut cargo_positions = Vec::new();
+    for (key, value, flag) in [
+        ("build.package", &b.package, &cli.cargo.package),
+        ("build.bin", &b.bin, &cli.cargo.bin),
+        ("build.example", &b.example, &cli.cargo.example),
+    ] {
+        if let (Some(v), None) = (value, flag) {
+            let (line, column) = config::line_column(&file.text, v.span().start);
+            let position = format!("{}:{line}:{column}", file.path.display());
+            cargo_positions.push((key, v.get_ref().clone(), position));
+        }
+    }
     let build = BuildSettings {
         cmd: build_cmd,
         before: b.before.clone().unwrap_or_default(),
         outputs,
         cargo,
+        cargo_positions,
         on_busy: match b.on_busy {
             Some(OnBusyValue::Queue) => OnBusy::Queue,
             _ => OnBusy::Restart,
@@ -224,13 +328,37 @@ fn resolve(
     };
 
     let stop_signal = match &r.stop_signal {
-        Some(s) => parse_signal(s.get_ref()).map_err(|e| file.error_at(s.span(), &e))?,
+        Some(s) => {
+            parse_signal(s.get_ref()).map_err(|e| file.error_at(s.span(), "run.stop_signal", &e))?
+        }
         None => libc::SIGTERM,
     };
-    let stop_timeout = match &r.stop_timeout {
-        Some(d) => file_duration(file, d)?,
-        None => Duration::from_secs(5),
+    let stop_timeout =
+        file_duration(file, "run.stop_timeout", &r.stop_timeout)?.unwrap_or(Duration::from_secs(5));
+    let mut listen = Vec::new();
+    for a in r.listen.iter().flatten() {
+        listen.push(
+            address_value(a.get_ref()).map_err(|e| file.error_at(a.span(), "run.listen", &e))?,
+        );
+    }
+    for a in &cli.serve.listen {
+        listen.push(parse_address(a).map_err(|e| anyhow!("--listen: {e}"))?);
+    }
+    let ready = match (&cli.serve.ready, &r.ready) {
+        (Some(text), _) => Some(parse_ready(text).map_err(|e| anyhow!("--ready: {e}"))?),
+        (None, Some(s)) => {
+            Some(parse_ready(s.get_ref()).map_err(|e| file.error_at(s.span(), "run.ready", &e))?)
+        }
+        (None, None) => None,
     };
+    let ready_timeout = file_duration(file, "run.ready_timeout", &r.ready_timeout)?
+        .unwrap_or(Duration::from_secs(30));
+    if !listen.is_empty() {
+        unused.push("run.listen");
+    }
+    if ready.is_some() || r.ready_timeout.is_some() {
+        unused.push("run.ready");
+    }
     let run = RunSettings {
         cmd: run_cmd,
         args: if cli.app_args.is_empty() {
@@ -252,6 +380,9 @@ fn resolve(
             .as_ref()
             .map(|c| root.join(c))
             .unwrap_or_else(|| cwd.clone()),
+        listen,
+        ready,
+        ready_timeout,
         stop_signal,
         stop_timeout,
         restart: match r.restart {
@@ -261,10 +392,9 @@ fn resolve(
         },
     };
 
-    let debounce = match (&cli.watch.debounce, &w.debounce) {
-        (Some(text), _) => parse_duration(text).map_err(|e| anyhow!("--debounce: {e}"))?,
-        (None, Some(d)) => file_duration(file, d)?,
-        (None, None) => DEFAULT_DEBOUNCE,
+    let debounce = match &cli.watch.debounce {
+        Some(text) => parse_duration(text).map_err(|e| anyhow!("--debounce: {e}"))?,
+        None => file_duration(file, "watch.debounce", &w.debounce)?.unwrap_or(DEFAULT_DEBOUNCE),
     };
     let poll = match (&cli.watch.poll, &w.poll) {
         (Some(text), _) if text.is_empty() => Some(DEFAULT_POLL),
@@ -273,7 +403,7 @@ fn resolve(
             PollValue::Enabled(true) => Some(DEFAULT_POLL),
             PollValue::Enabled(false) => None,
             PollValue::Interval(d) => {
-                Some(duration_value(d).map_err(|e| file.error_at(p.span(), &e))?)
+                Some(duration_value(d).map_err(|e| file.error_at(p.span(), "watch.poll", &e))?)
             }
         },
         (None, None) => None,
@@ -286,32 +416,121 @@ fn resolve(
         .map(|p| root.join(p))
         .collect();
     paths.extend(cli.watch.watch.iter().map(|p| cwd.join(p)));
-    let ignore = compile_globs(file, w.ignore.as_deref().unwrap_or(&[]), &cli.watch.ignore)?;
+    let ignore = compile_globs(
+        file,
+        "watch.ignore",
+        w.ignore.as_deref(),
+        &cli.watch.ignore,
+        &[],
+    )?;
     let include = match &w.include {
-        Some(globs) => Some(compile_globs(file, globs, &[])?),
+        Some(globs) => Some(compile_globs(file, "watch.include", Some(globs), &[], &[])?),
         None => None,
     };
-    let rebuild = compile_globs(file, w.rebuild.as_deref().unwrap_or(&[]), &[])?;
+    let assets = compile_globs(
+        file,
+        "watch.assets",
+        w.assets.as_deref(),
+        &[],
+        DEFAULT_ASSETS,
+    )?;
+    let restart = compile_globs(
+        file,
+        "watch.restart",
+        w.restart.as_deref(),
+        &[],
+        DEFAULT_RESTART,
+    )?;
+    if w.assets.is_some() {
+        unused.push("watch.assets");
+    }
+    if w.restart.is_some() {
+        unused.push("watch.restart");
+    }
+    let rebuild = compile_globs(file, "watch.rebuild", w.rebuild.as_deref(), &[], &[])?;
     let watch = WatchSettings {
         paths,
         ignore,
         include,
+        assets,
+        restart,
         rebuild,
         debounce,
         poll,
     };
 
-    let color_choice = cli.output.color.or(u.color).unwrap_or(ColorChoice::Auto);
+    let p = &fc.proxy;
+    let proxy_listen = match (&cli.serve.proxy, &p.listen) {
+        (Some(text), _) => Some(parse_address(text).map_err(|e| anyhow!("--proxy: {e}"))?),
+        (None, Some(a)) => Some(
+            address_value(a.get_ref()).map_err(|e| file.error_at(a.span(), "proxy.listen", &e))?,
+        ),
+        (None, None) => None,
+    };
+    let proxy_app = match (&cli.serve.app, &p.app) {
+        (Some(text), _) => Some(parse_address(text).map_err(|e| anyhow!("--app: {e}"))?),
+        (None, Some(a)) => {
+            Some(address_value(a.get_ref()).map_err(|e| file.error_at(a.span(), "proxy.app", &e))?)
+        }
+        (None, None) => None,
+    };
+    let proxy_timeout =
+        file_duration(file, "proxy.timeout", &p.timeout)?.unwrap_or(Duration::from_secs(30));
+    if proxy_app.is_some() && proxy_listen.is_none() {
+        let span = p.app.as_ref().map(|a| a.span()).unwrap_or(0..0);
+        return Err(file.error_at(
+            span,
+            "proxy.app",
+            "needs `proxy.listen` (or --proxy) as well",
+        ));
+    }
+    let proxy = proxy_listen.map(|listen| ProxySettings {
+        listen,
+        app: proxy_app,
+        timeout: proxy_timeout,
+    });
+    if proxy.is_some() {
+        unused.push("proxy");
+    }
+
+    let rl = &fc.reload;
+    let reload_listen = match &rl.listen {
+        Some(a) => {
+            address_value(a.get_ref()).map_err(|e| file.error_at(a.span(), "reload.listen", &e))?
+        }
+        None => parse_address(DEFAULT_RELOAD_LISTEN).expect("the default address parses"),
+    };
+    let reload = ReloadSettings {
+        enabled: !cli.serve.no_reload && rl.enabled.unwrap_or(true),
+        listen: reload_listen,
+        hosts: rl.hosts.clone().unwrap_or_default(),
+        origins: rl.origins.clone().unwrap_or_default(),
+    };
+    if rl.enabled == Some(true) || rl.listen.is_some() || rl.hosts.is_some() || rl.origins.is_some()
+    {
+        unused.push("reload");
+    }
+
+    let requested_color = cli.output.color.or(u.color).unwrap_or(ColorChoice::Auto);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && match color_choice {
+        && match requested_color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
         };
-    let mode = match cli.output.ui.or(u.mode).unwrap_or(UiMode::Auto) {
+    let requested_mode = cli.output.ui.or(u.mode).unwrap_or(UiMode::Auto);
+    let mode = match requested_mode {
         UiMode::Json => Ui::Json,
+        UiMode::Panel => {
+            unused.push("ui.mode = \"panel\"");
+            Ui::Plain
+        }
         UiMode::Plain | UiMode::Auto => Ui::Plain,
     };
+    let clear_on_rebuild = u.clear_on_rebuild.unwrap_or(false);
+    if clear_on_rebuild {
+        unused.push("ui.clear_on_rebuild");
+    }
 
     Ok(Settings {
         cwd,
@@ -321,13 +540,73 @@ fn resolve(
         build,
         run,
         watch,
+        proxy,
+        reload,
         ui: UiSettings {
             mode,
+            requested_mode,
             color,
+            requested_color,
+            clear_on_rebuild,
             verbose: cli.output.verbose,
         },
         exit_after_builds: cli.exit_after_builds,
+        unused,
     })
+}
+
+/// `3000`, `:3000`, `127.0.0.1:3000`, `localhost:3000` (a bare port means 127.0.0.1).
+pub fn parse_address(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("invalid address `{text}` (write it like 3000, :3000, 127.0.0.1:3000 or localhost:3000)")
+    };
+    if let Ok(port) = t.trim_start_matches(':').parse::<u16>() {
+        if !t.contains('.') {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = t.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host == "localhost" {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(bad)
+}
+
+fn address_value(value: &AddressValue) -> Result<SocketAddr, String> {
+    match value {
+        AddressValue::Port(p) => u16::try_from(*p)
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .map_err(|_| format!("invalid port {p}")),
+        AddressValue::Text(t) => parse_address(t),
+    }
+}
+
+/// `tcp:ADDR` or `http:URL`.
+pub fn parse_ready(text: &str) -> Result<Ready, String> {
+    let t = text.trim();
+    if let Some(addr) = t.strip_prefix("tcp:") {
+        return parse_address(addr).map(Ready::Tcp);
+    }
+    if let Some(url) = t.strip_prefix("http:") {
+        let url = if url.starts_with("//") {
+            format!("http:{url}")
+        } else {
+            url.to_string()
+        };
+        if url.starts_with("http://") && url.len() > "http://".len() {
+            return Ok(Ready::Http(url));
+        }
+    }
+    Err(format!("invalid readiness probe `{text}` (write tcp:127.0.0.1:3000 or http:http://127.0.0.1:3000/health)"))
 }
 
 /// The Cargo workspace root above `cwd`, if there is a Cargo.toml at all.
@@ -351,8 +630,17 @@ fn locate_cargo_workspace(cwd: &Path) -> Option<PathBuf> {
     manifest.parent().map(Path::to_path_buf)
 }
 
-fn file_duration(file: &Loaded, value: &Spanned<DurationValue>) -> Result<Duration> {
-    duration_value(value.get_ref()).map_err(|e| file.error_at(value.span(), &e))
+fn file_duration(
+    file: &Loaded,
+    key: &str,
+    value: &Option<Spanned<DurationValue>>,
+) -> Result<Option<Duration>> {
+    match value {
+        Some(v) => duration_value(v.get_ref())
+            .map(Some)
+            .map_err(|e| file.error_at(v.span(), key, &e)),
+        None => Ok(None),
+    }
 }
 
 fn duration_value(value: &DurationValue) -> Result<Duration, String> {
@@ -432,32 +720,44 @@ pub fn parse_signal(value: &SignalValue) -> Result<i32, String> {
     }
 }
 
-/// Compile glob patterns relative to the project root. A pattern without `/` matches a
-/// name at any depth (as in .gitignore); `dir/**` also matches `dir` itself so the
-/// directory is pruned as a whole.
+/// Compile glob patterns relative to the project root: the file's list (or `default`
+/// when the file has none) plus the flags'. A pattern without `/` matches a name at any
+/// depth (as in .gitignore); `dir/**` also matches `dir` itself so the directory is
+/// pruned as a whole.
 fn compile_globs(
     file: &Loaded,
-    from_file: &[Spanned<String>],
+    key: &str,
+    from_file: Option<&[Spanned<String>]>,
     from_flags: &[String],
-) -> Result<GlobSet> {
+    default: &[&str],
+) -> Result<Globs> {
     let mut set = GlobSetBuilder::new();
-    let flags = from_flags.iter().map(|p| (p.as_str(), None));
-    let files = from_file
-        .iter()
-        .map(|p| (p.get_ref().as_str(), Some(p.span())));
-    for (pattern, span) in files.chain(flags) {
-        for glob in expand_glob(pattern) {
+    let mut patterns = Vec::new();
+    let listed: Vec<(String, Option<std::ops::Range<usize>>)> = match from_file {
+        Some(list) => list
+            .iter()
+            .map(|p| (p.get_ref().clone(), Some(p.span())))
+            .collect(),
+        None => default.iter().map(|p| (p.to_string(), None)).collect(),
+    };
+    let flags = from_flags.iter().map(|p| (p.clone(), None));
+    for (pattern, span) in listed.into_iter().chain(flags) {
+        for glob in expand_glob(&pattern) {
             let compiled = build_glob(&glob).map_err(|e| {
                 let message = format!("invalid glob `{pattern}`: {}", e.kind());
                 match &span {
-                    Some(span) => file.error_at(span.clone(), &message),
+                    Some(span) => file.error_at(span.clone(), key, &message),
                     None => anyhow!("--ignore: {message}"),
                 }
             })?;
             set.add(compiled);
         }
+        patterns.push(pattern);
     }
-    set.build().context("cannot compile globs")
+    Ok(Globs {
+        patterns,
+        set: set.build().context("cannot compile globs")?,
+    })
 }
 
 pub fn expand_glob(pattern: &str) -> Vec<String> {

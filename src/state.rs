@@ -172,6 +172,12 @@ impl State {
         fx
     }
 
+    /// New settings from an edited config file.
+    pub fn reconfigure(&mut self, options: Options, classifier: Classifier) {
+        self.options = options;
+        self.classifier = classifier.keep_dep_info_from(&self.classifier);
+    }
+
     /// The earliest time `update(Event::Tick, …)` has something to do, if any. While
     /// nothing is pending there is none, so an idle hotrun never wakes up.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -263,6 +269,17 @@ impl State {
             }
             Event::AppExited { gen, status } => self.on_app_exited(gen, status, now, &mut fx),
             Event::Command(command) => self.on_command(command, now, &mut fx),
+            Event::ConfigApplied { rebuild, restart } => {
+                if self.quitting.is_none() {
+                    if rebuild {
+                        self.on_build_input(BTreeSet::new(), now, &mut fx);
+                    } else if restart && self.runnable.is_some() {
+                        self.restart_at = None;
+                        self.running = None;
+                        self.swap(now, &mut fx);
+                    }
+                }
+            }
         }
         self.check_exit_after_builds(now, &mut fx);
         self.check_quit_done(&mut fx);
@@ -282,6 +299,7 @@ impl State {
         let last_failed = matches!(self.last, LastBuild::Failed { .. });
         let mut build = BTreeSet::new();
         let mut other = Vec::new();
+        let mut config = Vec::new();
         let files = files.into_iter().map(|f| (f, false));
         let dirs = removed_dirs.into_iter().map(|d| (d, true));
         for (path, dir) in files.chain(dirs) {
@@ -295,7 +313,15 @@ impl State {
                     build.insert(path);
                 }
                 ChangeKind::Other => other.push(path),
+                ChangeKind::Config => config.push(path),
             }
+        }
+        if !config.is_empty() {
+            fx.push(Effect::Report(Report::Change {
+                paths: config,
+                kind: ChangeKind::Config,
+            }));
+            fx.push(Effect::ReloadConfig);
         }
         if !build.is_empty() {
             fx.push(Effect::Report(Report::Change {

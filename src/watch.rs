@@ -70,8 +70,13 @@ pub struct WatchSpec {
 
 /// Start watching on a new thread. Sends `Event::Watching` once every directory is
 /// watched, then `Event::Changed` for every batch of real changes.
-pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<()> {
+pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<WatchHandle> {
     let (raw_tx, raw_rx) = mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = WatchHandle {
+        raw_tx: raw_tx.clone(),
+        stop: stop.clone(),
+    };
     let filter = Filter::new(&spec)?;
     std::thread::Builder::new()
         .name("hotrun-watch".into())
@@ -89,13 +94,27 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<()> {
                 tx,
                 limit: test_watch_limit(),
             };
-            if let Err(e) = w.run(&spec.roots, raw_rx) {
+            if let Err(e) = w.run(&spec.roots, raw_rx, &stop) {
                 let _ =
                     w.tx.send(Event::Fatal(format!("cannot watch files: {e:#}")));
             }
         })
         .context("cannot start the watcher thread")?;
-    Ok(())
+    Ok(handle)
+}
+
+/// Stops a watcher (when the config changed what is watched).
+pub struct WatchHandle {
+    raw_tx: mpsc::Sender<RawEvent>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WatchHandle {
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the thread so it sees the flag.
+        let _ = self.raw_tx.send(Err(notify::Error::generic("stop")));
+    }
 }
 
 /// A hidden knob for tests: behave as if the OS allowed only this many watches
@@ -260,7 +279,12 @@ struct WatchThread {
 }
 
 impl WatchThread {
-    fn run(&mut self, roots: &[PathBuf], raw_rx: mpsc::Receiver<RawEvent>) -> Result<()> {
+    fn run(
+        &mut self,
+        roots: &[PathBuf],
+        raw_rx: mpsc::Receiver<RawEvent>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<()> {
         self.backend = Some(match self.poll {
             Some(interval) => self.poll_backend(interval)?,
             None => match self.native_backend() {
@@ -304,6 +328,9 @@ impl WatchThread {
             let mut batch: Vec<RawEvent> = first.into_iter().collect();
             while let Ok(more) = raw_rx.try_recv() {
                 batch.push(more);
+            }
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
             }
             let changes = self.process(batch)?;
             if !(changes.files.is_empty() && changes.removed_dirs.is_empty())

@@ -151,11 +151,12 @@ impl Printer {
                 )
             }
             Report::Change { paths, kind } => {
-                if !self.settings.verbose {
+                if !self.settings.verbose && *kind != ChangeKind::Config {
                     return None;
                 }
                 let kind = match kind {
                     ChangeKind::Build => "build input",
+                    ChangeKind::Config => "config file",
                     ChangeKind::Other => "ignored (not a build input)",
                 };
                 (Tag::Hotrun, format!("changed: {} — {kind}", files(paths)))
