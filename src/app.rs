@@ -83,9 +83,16 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         .collect();
     roots.sort();
     roots.dedup();
-    // A root inside another root is already covered.
+    // A root inside another root is already covered, unless it was asked for by name
+    // (`watch.paths`, `-w`): then it is watched even where ignore rules would skip it.
+    let explicit: Vec<PathBuf> = settings
+        .watch
+        .paths
+        .iter()
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .collect();
     let all = roots.clone();
-    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    roots.retain(|r| explicit.contains(r) || !all.iter().any(|o| o != r && r.starts_with(o)));
     let ignore_dirs = ignore_dirs
         .into_iter()
         .map(|d: PathBuf| d.canonicalize().unwrap_or(d))

@@ -120,7 +120,15 @@ impl Classifier {
             return ChangeKind::Build;
         }
         match &self.inputs {
-            Inputs::Command { .. } => ChangeKind::Build,
+            // With `watch.include`, a directory is no file that matches: its files were
+            // (or were not) build inputs on their own. Without, every file counts.
+            Inputs::Command { include } => {
+                if include.is_some() {
+                    ChangeKind::Other
+                } else {
+                    ChangeKind::Build
+                }
+            }
             Inputs::Cargo { packages, example } => {
                 let Some(package) = packages
                     .iter()

@@ -361,7 +361,14 @@ mod tests {
                 (Some(d), _) => format!("`{}`", d.replace('|', "\\|")),
                 (None, _) => "—".to_string(),
             };
-            println!("| `{}.{}` | {} | {} | {} |", k.section, k.name, k.kind.replace('|', "\\|"), default, k.doc);
+            println!(
+                "| `{}.{}` | {} | {} | {} |",
+                k.section,
+                k.name,
+                k.kind.replace('|', "\\|"),
+                default,
+                k.doc
+            );
         }
     }
 

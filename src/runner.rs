@@ -157,7 +157,10 @@ pub fn exec_line(cmd: &str) -> String {
         "alias", "!",
     ];
     let line = cmd.trim();
-    if line.contains(['&', '|', ';', '\n', '(', ')', '`']) {
+    // Quoting, expansions and comments need a real shell parser: run those as written.
+    if line.contains([
+        '&', '|', ';', '\n', '(', ')', '`', '\'', '"', '\\', '$', '#',
+    ]) {
         return line.to_string();
     }
     let mut offset = 0;
@@ -240,6 +243,10 @@ mod tests {
         assert_eq!(exec_line("cd web && ./server"), "cd web && ./server");
         assert_eq!(exec_line("echo hi; sleep 1"), "echo hi; sleep 1");
         assert_eq!(exec_line("export A=1"), "export A=1");
+        assert_eq!(
+            exec_line("FOO=\"a b\" printenv FOO"),
+            "FOO=\"a b\" printenv FOO"
+        );
     }
 
     #[test]

@@ -408,6 +408,9 @@ fn resolve(
         },
         (None, None) => None,
     };
+    if poll.is_some_and(|p| p < Duration::from_millis(10)) {
+        bail!("the polling interval must be at least 10ms");
+    }
     let mut paths: Vec<PathBuf> = w
         .paths
         .clone()

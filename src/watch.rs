@@ -87,6 +87,8 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<WatchHandle>
                 poll: spec.poll,
                 watched: HashSet::new(),
                 roots: spec.roots.clone(),
+                file_roots: HashSet::new(),
+                file_root_parents: HashSet::new(),
                 warned_unwatchable: false,
                 filter,
                 hashes: HashMap::new(),
@@ -141,10 +143,7 @@ impl Backend {
     fn watch(&mut self, dir: &Path) -> notify::Result<()> {
         match self {
             Backend::Native(w) => w.watch(dir, RecursiveMode::NonRecursive),
-            Backend::Poll(p) => {
-                p.watch(dir);
-                Ok(())
-            }
+            Backend::Poll(p) => p.watch(dir),
         }
     }
 }
@@ -183,12 +182,14 @@ impl Poller {
                     {
                         let mut dirs = d.lock().unwrap_or_else(|e| e.into_inner());
                         dirs.retain(|dir, old| match scan(dir) {
-                            Some(new) => {
+                            Ok(new) => {
                                 diff(old, &new, &mut events);
                                 *old = new;
                                 true
                             }
-                            None => {
+                            // Still there but unreadable for now: keep what we knew.
+                            Err(_) if dir.is_dir() => true,
+                            Err(_) => {
                                 events.push(
                                     notify::Event::new(EventKind::Remove(
                                         notify::event::RemoveKind::Folder,
@@ -209,12 +210,13 @@ impl Poller {
         Ok(Poller { dirs, stop })
     }
 
-    fn watch(&mut self, dir: &Path) {
-        let snapshot = scan(dir).unwrap_or_default();
+    fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+        let snapshot = scan(dir).map_err(notify::Error::io)?;
         self.dirs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(dir.to_path_buf(), snapshot);
+        Ok(())
     }
 }
 
@@ -224,10 +226,10 @@ impl Drop for Poller {
     }
 }
 
-fn scan(dir: &Path) -> Option<Snapshot> {
+fn scan(dir: &Path) -> std::io::Result<Snapshot> {
     use std::os::unix::fs::MetadataExt;
     let mut snapshot = Snapshot::new();
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+    for entry in std::fs::read_dir(dir)?.flatten() {
         if let Ok(m) = entry.metadata() {
             snapshot.insert(
                 entry.path(),
@@ -240,7 +242,7 @@ fn scan(dir: &Path) -> Option<Snapshot> {
             );
         }
     }
-    Some(snapshot)
+    Ok(snapshot)
 }
 
 fn diff(old: &Snapshot, new: &Snapshot, events: &mut Vec<notify::Event>) {
@@ -269,6 +271,9 @@ struct WatchThread {
     poll: Option<Duration>,
     watched: HashSet<PathBuf>,
     roots: Vec<PathBuf>,
+    /// Files given as roots, and directories watched only for their sake.
+    file_roots: HashSet<PathBuf>,
+    file_root_parents: HashSet<PathBuf>,
     warned_unwatchable: bool,
     filter: Filter,
     hashes: HashMap<PathBuf, u64>,
@@ -300,8 +305,16 @@ impl WatchThread {
             self.filter.load_parents(root);
             if root.is_dir() {
                 self.watch_tree(root, None)?;
-            } else {
-                self.add_watch(root.clone())?;
+                self.file_root_parents.remove(root);
+            } else if let Some(parent) = root.parent() {
+                // A single file: its directory is watched (an editor's save that renames
+                // a new file over it would end a watch on the file itself), and only
+                // the file's own events pass.
+                if !self.watched.contains(parent) {
+                    self.file_root_parents.insert(parent.to_path_buf());
+                }
+                self.file_roots.insert(root.clone());
+                self.add_watch(parent.to_path_buf())?;
             }
         }
         let _ = self.tx.send(Event::Watching {
@@ -370,6 +383,7 @@ impl WatchThread {
         let mut walk = Walk::new(dir);
         while let Some(d) = walk.next() {
             self.filter.load_dir(&d);
+            self.file_root_parents.remove(&d);
             self.add_watch(d.clone())?;
             walk.expand(&self.filter, &d, files.as_deref_mut());
         }
@@ -444,6 +458,7 @@ impl WatchThread {
         let mut paths: Vec<PathBuf> = Vec::new();
         let mut seen = HashSet::new();
         let mut changes = Changes::default();
+        let mut forgotten: HashSet<PathBuf> = HashSet::new();
         let native = matches!(self.backend, Some(Backend::Native(_)));
         let now = Instant::now();
         let mut rescan = false;
@@ -478,10 +493,18 @@ impl WatchThread {
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
             );
             for path in event.paths {
+                if path
+                    .parent()
+                    .is_some_and(|p| self.file_root_parents.contains(p))
+                    && !self.file_roots.contains(&path)
+                {
+                    continue;
+                }
                 // A watched directory that goes away is forgotten at once, so one
                 // recreated under the same name in this batch is watched anew.
-                if gone && self.watched.contains(&path) {
+                if gone && self.watched.contains(&path) && !self.file_root_parents.contains(&path) {
                     self.forget_dir(&path, &mut changes);
+                    forgotten.insert(path.clone());
                 }
                 if written {
                     self.pending.entry(path).or_insert(now);
@@ -496,9 +519,16 @@ impl WatchThread {
         if rescan {
             // Events were lost: directories may have appeared unseen. Watch what is
             // there now, then rebuild.
+            // Watches of directories replaced meanwhile are stale: watch all anew.
+            self.watched.clear();
             for root in self.roots.clone() {
                 if root.is_dir() {
                     self.watch_tree(&root, None)?;
+                }
+            }
+            for file in self.file_roots.clone() {
+                if let Some(parent) = file.parent() {
+                    self.add_watch(parent.to_path_buf())?;
                 }
             }
             let _ = self.tx.send(Event::Rescan);
@@ -533,7 +563,7 @@ impl WatchThread {
                     }
                 }
                 Ok(_) => {
-                    if self.filter.ignored(&path, false) {
+                    if !self.file_roots.contains(&path) && self.filter.ignored(&path, false) {
                         continue;
                     }
                     if path
@@ -554,6 +584,9 @@ impl WatchThread {
                 Err(_) => {
                     // Deleted or renamed away. Whether it was a file or a directory
                     // is unknown now: ignored as either means ignored.
+                    if forgotten.contains(&path) {
+                        continue;
+                    }
                     if self.watched.contains(&path) {
                         self.forget_dir(&path, &mut changes);
                         continue;
@@ -590,7 +623,8 @@ impl WatchThread {
 fn content_hash(path: &Path) -> Option<u64> {
     let meta = std::fs::metadata(path).ok()?;
     let mut hasher = std::hash::DefaultHasher::new();
-    if meta.len() > HASH_LIMIT {
+    // Only regular files are read: opening a FIFO would block until someone writes.
+    if meta.len() > HASH_LIMIT || !meta.is_file() {
         use std::os::unix::fs::MetadataExt;
         hasher.write_u64(meta.len());
         hasher.write_i64(meta.mtime_nsec());

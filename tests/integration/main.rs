@@ -4,6 +4,7 @@
 mod support;
 
 mod apps;
+mod config;
 mod output;
 mod processes;
 mod setup;

@@ -263,3 +263,22 @@ fn a_source_directory_moved_away_rebuilds() {
         "{started}"
     );
 }
+
+#[test]
+fn a_fifo_in_the_tree_does_not_stall_watching() {
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    let mut h = hotrun(dir.path()).start();
+    h.wait("app_started");
+    let fifo = dir.path().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    h.wait_for("build_started", |e| e["files"].to_string().contains("pipe"));
+    h.wait("build_finished");
+    write(&dir.path().join("main.go"), "package main");
+    h.wait_for("build_started", |e| {
+        e["files"].to_string().contains("main.go")
+    });
+}
