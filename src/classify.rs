@@ -88,22 +88,9 @@ impl Classifier {
                 {
                     return ChangeKind::Build;
                 }
-                let Some(package) = packages
-                    .iter()
-                    .filter(|p| path.starts_with(p))
-                    .max_by_key(|p| p.components().count())
-                else {
-                    return ChangeKind::Other;
-                };
-                if last_failed {
-                    return ChangeKind::Build;
-                }
-                let in_package = path.strip_prefix(package).unwrap_or(path);
-                if cargo_input(in_package, *example) {
-                    ChangeKind::Build
-                } else {
-                    ChangeKind::Other
-                }
+                in_package(packages, path, last_failed, |rel| {
+                    cargo_input(rel, *example)
+                })
             }
         }
     }
@@ -130,25 +117,35 @@ impl Classifier {
                 }
             }
             Inputs::Cargo { packages, example } => {
-                let Some(package) = packages
-                    .iter()
-                    .filter(|p| dir.starts_with(p))
-                    .max_by_key(|p| p.components().count())
-                else {
-                    return ChangeKind::Other;
-                };
-                if last_failed {
-                    return ChangeKind::Build;
-                }
-                let rel = dir.strip_prefix(package).unwrap_or(dir);
                 // As a .rs file in that directory would be.
-                if cargo_input(&rel.join("x.rs"), *example) {
-                    ChangeKind::Build
-                } else {
-                    ChangeKind::Other
-                }
+                in_package(packages, dir, last_failed, |rel| {
+                    cargo_input(&rel.join("x.rs"), *example)
+                })
             }
         }
+    }
+}
+
+/// Classify `path` by the innermost package holding it: outside every package it is
+/// `other`; inside one it is a build input when the last build failed (dep-info is
+/// stale then) or when `input` says so of the path relative to the package.
+fn in_package(
+    packages: &[PathBuf],
+    path: &Path,
+    last_failed: bool,
+    input: impl Fn(&Path) -> bool,
+) -> ChangeKind {
+    let Some(package) = packages
+        .iter()
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.components().count())
+    else {
+        return ChangeKind::Other;
+    };
+    if last_failed || input(path.strip_prefix(package).unwrap_or(path)) {
+        ChangeKind::Build
+    } else {
+        ChangeKind::Other
     }
 }
 
