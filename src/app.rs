@@ -111,10 +111,15 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         ],
         poll: settings.watch.poll,
     };
-    let config_file = settings
-        .config_file
-        .as_ref()
-        .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()));
+    // Without a config file, one created where discovery looks first is picked up too.
+    let config_file = match &settings.config_file {
+        Some(f) => Some(f.canonicalize().unwrap_or_else(|_| f.clone())),
+        None if cli.project.config.is_none() => {
+            let cwd = settings.cwd.canonicalize().unwrap_or(settings.cwd.clone());
+            Some(cwd.join(crate::config::FILE_NAME))
+        }
+        None => None,
+    };
     let classifier = Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
         .with_config_file(config_file);
     Ok(Prepared {

@@ -802,6 +802,23 @@ mod tests {
     }
 
     #[test]
+    fn addresses_in_every_form() {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        for text in ["3000", ":3000", "127.0.0.1:3000", "localhost:3000"] {
+            assert_eq!(parse_address(text).unwrap(), local(3000), "{text}");
+        }
+        assert_eq!(
+            parse_address("0.0.0.0:80").unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 80))
+        );
+        assert!(parse_address("nope").is_err());
+        assert!(parse_address("localhost:99999").is_err());
+        assert_eq!(parse_ready("tcp:3000").unwrap(), Ready::Tcp(local(3000)));
+        assert!(parse_ready("http:http://127.0.0.1:3000/health").is_ok());
+        assert!(parse_ready("ftp:x").is_err());
+    }
+
+    #[test]
     fn signals_by_name_or_number() {
         for v in [
             SignalValue::Name("SIGTERM".into()),

@@ -258,3 +258,27 @@ fn a_single_watched_file_survives_an_atomic_save() {
         h.wait("build_finished");
     }
 }
+
+#[test]
+fn the_config_is_found_up_to_the_workspace_root_and_no_further() {
+    let tmp = fixture("workspace");
+    write(
+        &tmp.path().join("ws/.hotrun.toml"),
+        "[watch]\ndebounce = \"77ms\"\n",
+    );
+    let (code, out, err) = run_in(&tmp.path().join("ws/app/src"), &["config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("debounce = \"77ms\""),
+        "found from a member's subdirectory: {out}"
+    );
+    // Above the workspace root: not this project's.
+    std::fs::rename(
+        tmp.path().join("ws/.hotrun.toml"),
+        tmp.path().join(".hotrun.toml"),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(&tmp.path().join("ws/app"), &["config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("debounce = \"30ms\""), "{out}");
+}
