@@ -16,7 +16,9 @@ use crate::builder::{self, Project};
 use crate::cargo::{CargoProject, RunTarget};
 use crate::classify::{Classifier, Inputs};
 use crate::cli::Cli;
-use crate::event::{BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report};
+use crate::event::{
+    BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report, UiAction,
+};
 use crate::lines::LineReader;
 use crate::reference;
 use crate::runner::{self, StdinSlot};
@@ -193,11 +195,24 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
             read_commands(tx.clone());
             None
         }
+        // The terminal's keys are hotrun's; the app gets no stdin.
+        Ui::Panel => {
+            crate::ui::terminal::read_keys(tx.clone());
+            None
+        }
     };
+    // The panel's clock (uptime, build timer): once a second, only while it shows.
+    let mut panel_clock = (settings.ui.mode == Ui::Panel)
+        .then(|| tokio::time::interval(std::time::Duration::from_secs(1)));
 
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
-        printer: Printer::new(settings.ui.clone(), settings.root.clone()),
+        printer: Printer::new(
+            settings.ui.clone(),
+            settings.root.clone(),
+            panel_info(&settings),
+        )
+        .context("cannot set up the terminal")?,
         settings,
         project,
         tx,
@@ -224,6 +239,10 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
                 None => bail!("every event source is gone"),
             },
             _ = sleep_until(deadline), if deadline.is_some() => Event::Tick,
+            _ = tick(&mut panel_clock), if panel_clock.is_some() => {
+                effects.printer.draw_panel(&state, Instant::now());
+                continue;
+            }
         };
         match &event {
             Event::BuildFinished { id, .. } => {
@@ -251,6 +270,31 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
                 return Ok(code);
             }
         }
+        effects.printer.draw_panel(&state, Instant::now());
+    }
+}
+
+async fn tick(clock: &mut Option<tokio::time::Interval>) {
+    if let Some(clock) = clock {
+        clock.tick().await;
+    }
+}
+
+/// The addresses the panel shows, most public first (`o` opens the first).
+fn panel_info(settings: &Settings) -> crate::ui::panel::PanelInfo {
+    let mut urls = Vec::new();
+    if let Some(proxy) = &settings.proxy {
+        urls.push(("proxy", format!("http://{}", proxy.listen)));
+    }
+    for addr in &settings.run.listen {
+        urls.push(("listen", format!("http://{addr}")));
+    }
+    if let Some(crate::settings::Ready::Http(url)) = &settings.run.ready {
+        urls.push(("app", url.clone()));
+    }
+    crate::ui::panel::PanelInfo {
+        urls,
+        root: settings.root.clone(),
     }
 }
 
@@ -328,7 +372,9 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     let mut settings = (*new.settings).clone();
     // The output mode was chosen at start (stdin is wired to it).
     settings.ui.mode = old.ui.mode;
-    effects.printer = Printer::new(settings.ui.clone(), settings.root.clone());
+    effects
+        .printer
+        .reconfigure(settings.ui.clone(), panel_info(&settings));
     effects.settings = Arc::new(settings);
     effects.project = new.project;
     effects.perform(Effect::Report(Report::Info {
@@ -436,6 +482,18 @@ impl Effects {
             }
             // Handled by the loop, which owns what a reload replaces.
             Effect::ReloadConfig => {}
+            Effect::Ui(UiAction::Clear) => self.printer.clear(),
+            Effect::Ui(UiAction::Redraw) => {}
+            Effect::Ui(UiAction::Open) => {
+                let message = match self.printer.public_url() {
+                    Some(url) => match open_in_browser(url) {
+                        Ok(()) => format!("opening {url}"),
+                        Err(e) => format!("cannot open {url}: {e}"),
+                    },
+                    None => "no URL to open: set proxy.listen, run.listen or run.ready".into(),
+                };
+                return self.perform(Effect::Report(Report::Info { message }));
+            }
             Effect::Exit(code) => {
                 // Whatever still runs (a cancelled build) is stopped by its helper
                 // when hotrun exits; ask now so it starts at once.
@@ -447,6 +505,25 @@ impl Effects {
         }
         None
     }
+}
+
+/// Open `url` with the desktop's opener, detached from hotrun's output.
+fn open_in_browser(url: &str) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|mut child| {
+            // Reaped when it ends: no zombie, even from an opener.
+            std::thread::spawn(move || child.wait());
+        })
 }
 
 /// SIGINT and SIGTERM quit (exit 0); SIGHUP means the terminal is gone (exit 1).

@@ -44,6 +44,8 @@ pub enum Event {
     AppExited { gen: u64, status: ExitStatus },
     /// A user command: a key, a json stdin word, or a signal.
     Command(Command),
+    /// A key or terminal change for the panel.
+    Ui(UiAction),
     /// A new config was applied; build or restart as its changes require.
     ConfigApplied { rebuild: bool, restart: bool },
 }
@@ -55,7 +57,20 @@ pub enum Command {
     Restart,
     Pause,
     Resume,
+    /// The panel's `p` key.
+    TogglePause,
     Quit,
+}
+
+/// Keys and terminal changes that only concern what is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiAction {
+    /// Clear the screen (`c`).
+    Clear,
+    /// Open the public URL in a browser (`o`).
+    Open,
+    /// The terminal was resized.
+    Redraw,
 }
 
 impl Command {
@@ -231,6 +246,8 @@ pub enum Effect {
     },
     /// `.hotrun.toml` changed: read it again and apply what changed.
     ReloadConfig,
+    /// Clear the screen, open the browser, redraw.
+    Ui(UiAction),
     Report(Report),
     Exit(i32),
 }

@@ -156,6 +156,7 @@ pub struct WatchSettings {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ui {
+    Panel,
     Plain,
     Json,
 }
@@ -522,18 +523,18 @@ fn resolve(
             ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
         };
     let requested_mode = cli.output.ui.or(u.mode).unwrap_or(UiMode::Auto);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let mode = match requested_mode {
         UiMode::Json => Ui::Json,
-        UiMode::Panel => {
-            unused.push("ui.mode = \"panel\"");
-            Ui::Plain
+        UiMode::Panel if !terminal => {
+            bail!("--ui panel needs a terminal (stdin and stdout); use --ui plain or json")
         }
+        UiMode::Panel => Ui::Panel,
+        UiMode::Auto if terminal => Ui::Panel,
         UiMode::Plain | UiMode::Auto => Ui::Plain,
     };
     let clear_on_rebuild = u.clear_on_rebuild.unwrap_or(false);
-    if clear_on_rebuild {
-        unused.push("ui.clear_on_rebuild");
-    }
 
     Ok(Settings {
         cwd,

@@ -138,7 +138,23 @@ pub struct State {
     quitting: Option<i32>,
     restart_at: Option<Instant>,
     backoff: Duration,
+    /// Automatic restarts after a crash (`run.restart`).
     pub restarts: u32,
+    /// App generations started so far (swaps and restarts included).
+    pub starts: u32,
+    /// What the last finished build said, for the panel.
+    pub last_summary: Option<Summary>,
+    /// The files that started the current or last build.
+    pub trigger_files: Vec<PathBuf>,
+}
+
+/// The last finished build, in numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub ok: bool,
+    pub duration: Duration,
+    pub errors: usize,
+    pub warnings: usize,
 }
 
 impl State {
@@ -160,6 +176,9 @@ impl State {
             restart_at: None,
             backoff: BACKOFF_START,
             restarts: 0,
+            starts: 0,
+            last_summary: None,
+            trigger_files: Vec::new(),
         }
     }
 
@@ -269,6 +288,7 @@ impl State {
             }
             Event::AppExited { gen, status } => self.on_app_exited(gen, status, now, &mut fx),
             Event::Command(command) => self.on_command(command, now, &mut fx),
+            Event::Ui(action) => fx.push(Effect::Ui(action)),
             Event::ConfigApplied { rebuild, restart } => {
                 if self.quitting.is_none() {
                     if rebuild {
@@ -433,6 +453,7 @@ impl State {
 
     fn start_build(&mut self, files: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
         self.next_build += 1;
+        self.trigger_files = files.clone();
         let id = self.next_build;
         fx.push(Effect::Report(Report::BuildStarted {
             files: files.clone(),
@@ -478,6 +499,12 @@ impl State {
             };
         }
         self.builds_finished += 1;
+        self.last_summary = Some(Summary {
+            ok: outcome.ok,
+            duration: outcome.duration,
+            errors: outcome.errors(),
+            warnings: outcome.warnings(),
+        });
         fx.push(Effect::Report(Report::BuildFinished {
             outcome: outcome.clone(),
         }));
@@ -542,6 +569,7 @@ impl State {
             return;
         };
         self.next_gen += 1;
+        self.starts += 1;
         let gen = self.next_gen;
         self.running = runnable.executable.clone();
         fx.push(Effect::SpawnApp {
@@ -627,6 +655,14 @@ impl State {
                 self.restart_at = None;
                 self.running = None;
                 self.swap(now, fx);
+            }
+            Command::TogglePause => {
+                let next = if self.paused {
+                    Command::Resume
+                } else {
+                    Command::Pause
+                };
+                self.on_command(next, now, fx);
             }
             Command::Pause => {
                 self.paused = true;

@@ -1,6 +1,10 @@
-//! Everything hotrun shows. `--ui plain`: timestamped lines tagged by source, colours
-//! only where allowed. `--ui json`: one object per line with `event` and `ts_ms`, for
-//! editors and tools. Nothing else in hotrun prints while it runs.
+//! Everything hotrun shows. `--ui panel`: the plain lines scroll above a status panel
+//! kept at the bottom of the terminal. `--ui plain`: timestamped lines tagged by source,
+//! colours only where allowed. `--ui json`: one object per line with `event` and
+//! `ts_ms`, for editors and tools. Nothing else in hotrun prints while it runs.
+
+pub mod panel;
+pub mod terminal;
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,14 +18,85 @@ pub struct Printer {
     settings: UiSettings,
     root: std::path::PathBuf,
     lost: bool,
+    /// The terminal under the panel (`--ui panel` only).
+    terminal: Option<terminal::Terminal>,
+    info: panel::PanelInfo,
 }
 
 impl Printer {
-    pub fn new(settings: UiSettings, root: std::path::PathBuf) -> Printer {
-        Printer {
+    pub fn new(
+        settings: UiSettings,
+        root: std::path::PathBuf,
+        info: panel::PanelInfo,
+    ) -> std::io::Result<Printer> {
+        let terminal = match settings.mode {
+            Ui::Panel => Some(terminal::Terminal::enter()?),
+            _ => None,
+        };
+        Ok(Printer {
             settings,
             root,
             lost: false,
+            terminal,
+            info,
+        })
+    }
+
+    /// New settings (an edited config); the output mode and terminal stay.
+    pub fn reconfigure(&mut self, settings: UiSettings, info: panel::PanelInfo) {
+        self.settings = UiSettings {
+            mode: self.settings.mode,
+            ..settings
+        };
+        self.info = info;
+    }
+
+    /// The URL `o` opens: the most public one known.
+    pub fn public_url(&self) -> Option<&str> {
+        self.info.urls.first().map(|(_, u)| u.as_str())
+    }
+
+    /// Redraw the panel for `state` (panel mode only).
+    pub fn draw_panel(&mut self, state: &crate::state::State, now: std::time::Instant) {
+        if self.lost {
+            return;
+        }
+        let Some(term) = self.terminal.as_mut() else {
+            return;
+        };
+        let r = panel::render(state, &self.info, term.width(), now);
+        let mut lines = r.lines;
+        if self.settings.color {
+            let colour = match r.tone {
+                panel::Tone::Good => "\x1b[1;32m",
+                panel::Tone::Busy => "\x1b[1;33m",
+                panel::Tone::Bad => "\x1b[1;31m",
+                panel::Tone::Quiet => "\x1b[1;36m",
+            };
+            let last = lines.len() - 1;
+            lines[0] = format!("\x1b[2m{}\x1b[0m", lines[0]);
+            if let Some(rest) = lines[1].strip_prefix(&r.state) {
+                lines[1] = format!("{colour}{}\x1b[0m{rest}", r.state);
+            }
+            lines[last] = format!("\x1b[2m{}\x1b[0m", lines[last]);
+        }
+        if term.draw(&lines).is_err() {
+            self.lost = true;
+        }
+    }
+
+    /// Clear the screen (`c`, `ui.clear_on_rebuild`).
+    pub fn clear(&mut self) {
+        match self.terminal.as_mut() {
+            Some(term) => {
+                let _ = term.clear_screen();
+            }
+            None if self.settings.mode == Ui::Plain
+                && std::io::IsTerminal::is_terminal(&std::io::stdout()) =>
+            {
+                print!("\x1b[2J\x1b[3J\x1b[H");
+            }
+            None => {}
         }
     }
 
@@ -39,10 +114,15 @@ impl Printer {
                 }
                 None => Ok(()),
             },
-            Ui::Plain => match self.plain(report) {
-                Some((tag, text)) => self.line(tag, &text),
-                None => Ok(()),
-            },
+            Ui::Plain | Ui::Panel => {
+                if self.settings.clear_on_rebuild && matches!(report, Report::BuildStarted { .. }) {
+                    self.clear();
+                }
+                match self.plain(report) {
+                    Some((tag, text)) => self.line(tag, &text),
+                    None => Ok(()),
+                }
+            }
         };
         if result.is_err() {
             self.lost = true;
@@ -217,7 +297,7 @@ impl Printer {
         })
     }
 
-    fn line(&self, tag: Tag, text: &str) -> std::io::Result<()> {
+    fn line(&mut self, tag: Tag, text: &str) -> std::io::Result<()> {
         let (name, colour) = match tag {
             Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
             Tag::Error => ("hotrun", "\x1b[1;31m"),
@@ -225,12 +305,16 @@ impl Printer {
             Tag::App => ("app   ", "\x1b[32m"),
         };
         let time = clock();
-        let mut out = std::io::stdout().lock();
-        if self.settings.color {
-            writeln!(out, "\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")?;
+        let line = if self.settings.color {
+            format!("\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")
         } else {
-            writeln!(out, "{time} {name} {text}")?;
+            format!("{time} {name} {text}")
+        };
+        if let Some(term) = self.terminal.as_mut() {
+            return term.print_line(&line);
         }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
         out.flush()
     }
 }
