@@ -6,6 +6,7 @@ mod support;
 mod apps;
 mod config;
 mod output;
+mod panel;
 mod processes;
 mod setup;
 mod watching;
