@@ -20,8 +20,10 @@ use crate::event::{
     BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report, UiAction,
 };
 use crate::lines::LineReader;
+use crate::proxy::{self, Gate, ProxyHandle};
 use crate::reference;
 use crate::runner::{self, StdinSlot};
+use crate::serve::{Probe, Sockets};
 use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
 use crate::state::{Options, State};
 use crate::supervisor::Handle;
@@ -154,25 +156,36 @@ fn options(settings: &Settings) -> Options {
         on_busy: settings.build.on_busy,
         restart: settings.run.restart,
         ready_grace: std::time::Duration::from_millis(200),
+        // As `serve::Sockets::probe` decides: a probe whenever an address is known.
+        probe: settings.run.ready.is_some()
+            || settings.proxy.is_some()
+            || !settings.run.listen.is_empty(),
+        ready_timeout: settings.run.ready_timeout,
         exit_after_builds: settings.exit_after_builds,
     }
 }
 
+/// Bind the sockets hotrun serves (`run.listen`, `proxy.listen`): a busy port is a
+/// setup error, before anything runs.
+pub fn bind(prepared: &Prepared) -> Result<Sockets> {
+    Sockets::bind(&prepared.settings)
+}
+
 /// Run until quit. Returns the exit code.
-pub fn run(prepared: Prepared) -> Result<i32> {
+pub fn run(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     // One thread: every process is spawned from the main thread, which lives as long
     // as hotrun does, so the helpers' parent-death signal fires only when hotrun dies.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(run_loop(prepared));
+    let result = runtime.block_on(run_loop(prepared, sockets));
     // The stdin reader sits in a blocking read that never returns: don't wait for it.
     runtime.shutdown_background();
     result
 }
 
-async fn run_loop(prepared: Prepared) -> Result<i32> {
+async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let Prepared {
         settings,
         project,
@@ -205,8 +218,24 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
     let mut panel_clock = (settings.ui.mode == Ui::Panel)
         .then(|| tokio::time::interval(std::time::Duration::from_secs(1)));
 
+    let probe = sockets.probe(&settings);
+    let app_env = sockets.app_env();
+    let listen_fds = sockets.listen_fds();
+    let Sockets {
+        listen: listeners,
+        proxy: proxy_sockets,
+    } = sockets;
+    let proxy = match (&settings.proxy, proxy_sockets) {
+        (Some(p), Some(bound)) => Some(proxy::start(bound.listener, bound.app, p.timeout)?),
+        _ => None,
+    };
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
+        listen_fds,
+        _listeners: listeners,
+        app_env,
+        probe,
+        proxy,
         printer: Printer::new(
             settings.ui.clone(),
             settings.root.clone(),
@@ -254,6 +283,8 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
             _ => {}
         }
         let mut queue: VecDeque<Effect> = state.update(event, Instant::now()).into();
+        // Before anything is stopped: no request goes to an app on its way out.
+        effects.set_gate(&state);
         while let Some(effect) = queue.pop_front() {
             if effect == Effect::ReloadConfig {
                 let live = Live {
@@ -263,6 +294,7 @@ async fn run_loop(prepared: Prepared) -> Result<i32> {
                 };
                 if let Some(applied) = reload(&cli, &mut effects, live) {
                     queue.extend(state.update(applied, Instant::now()));
+                    effects.set_gate(&state);
                 }
                 continue;
             }
@@ -394,6 +426,14 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// The side of the loop that touches the world.
 struct Effects {
+    /// The `run.listen` sockets, open for as long as hotrun runs…
+    _listeners: Vec<std::net::TcpListener>,
+    /// …and their fds, handed to every app generation.
+    listen_fds: Vec<std::os::fd::RawFd>,
+    /// Environment the app needs to find its address (`PORT` behind the proxy).
+    app_env: Vec<(String, String)>,
+    probe: Option<Probe>,
+    proxy: Option<ProxyHandle>,
     settings: Arc<Settings>,
     project: Project,
     tx: UnboundedSender<Event>,
@@ -406,6 +446,35 @@ struct Effects {
 }
 
 impl Effects {
+    /// Tell the proxy whether an app answers now.
+    fn set_gate(&self, state: &State) {
+        if let Some(proxy) = &self.proxy {
+            proxy.set(if state.serving() {
+                Gate::Open
+            } else {
+                Gate::Closed(state.waiting_for())
+            });
+        }
+    }
+
+    /// Probe generation `gen` until it answers or is gone.
+    fn probe(&self, gen: u64) {
+        let (Some(probe), Some(handle)) = (self.probe.clone(), self.apps.get(&gen)) else {
+            return;
+        };
+        let reaped = handle.reaped.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while !reaped.load(std::sync::atomic::Ordering::SeqCst) {
+                if probe.check().await {
+                    let _ = tx.send(Event::AppReady { gen });
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+    }
+
     /// Perform one effect; `Some(code)` means exit now.
     fn perform(&mut self, effect: Effect) -> Option<i32> {
         match effect {
@@ -445,13 +514,18 @@ impl Effects {
                 }
             }
             Effect::SpawnApp { gen, executable } => {
+                let context = runner::AppContext {
+                    listen_fds: &self.listen_fds,
+                    env: &self.app_env,
+                    stdin_slot: self.stdin_slot.clone(),
+                };
                 match runner::start(
                     gen,
                     executable.as_deref(),
                     &self.settings,
                     &self.project,
                     self.tx.clone(),
-                    self.stdin_slot.clone(),
+                    context,
                 ) {
                     Ok(handle) => {
                         self.apps.insert(gen, handle);
@@ -482,6 +556,7 @@ impl Effects {
             }
             // Handled by the loop, which owns what a reload replaces.
             Effect::ReloadConfig => {}
+            Effect::Probe { gen } => self.probe(gen),
             Effect::Ui(UiAction::Clear) => self.printer.clear(),
             Effect::Ui(UiAction::Redraw) => {}
             Effect::Ui(UiAction::Open) => {

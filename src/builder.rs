@@ -53,6 +53,7 @@ pub fn start(
                 stop_signal: libc::SIGTERM,
                 stop_timeout: std::time::Duration::from_millis(500),
                 stdin: false,
+                listen_fds: Vec::new(),
             }
         }
         Project::Command => {
@@ -81,6 +82,7 @@ pub fn start(
                 stop_signal: libc::SIGTERM,
                 stop_timeout: std::time::Duration::from_millis(500),
                 stdin: false,
+                listen_fds: Vec::new(),
             }
         }
     };

@@ -38,6 +38,8 @@ pub enum Event {
     BuildFinished { id: u64, outcome: BuildOutcome },
     /// The app's process is running with this pid.
     AppStarted { gen: u64, pid: u32 },
+    /// Generation `gen` answered its readiness probe.
+    AppReady { gen: u64 },
     /// A line the app printed.
     AppOutput { stream: Stream, line: String },
     /// The app (and everything it started) is gone.
@@ -242,6 +244,10 @@ pub enum Effect {
     },
     /// Ask generation `gen` to stop (stop signal, timeout, then SIGKILL).
     StopApp {
+        gen: u64,
+    },
+    /// Probe generation `gen` until it answers (then `Event::AppReady`).
+    Probe {
         gen: u64,
     },
     /// `.hotrun.toml` changed: read it again and apply what changed.

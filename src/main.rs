@@ -9,8 +9,10 @@ mod commands;
 mod config;
 mod event;
 mod lines;
+mod proxy;
 mod reference;
 mod runner;
+mod serve;
 mod settings;
 mod state;
 mod supervisor;
@@ -31,11 +33,14 @@ fn main() {
             Err(e) => exit(2, e),
         }
     }
-    let prepared = match settings::Settings::load(&cli).and_then(|s| app::prepare(s, cli)) {
-        Ok(p) => p,
+    let setup = settings::Settings::load(&cli)
+        .and_then(|s| app::prepare(s, cli))
+        .and_then(|p| app::bind(&p).map(|sockets| (p, sockets)));
+    let (prepared, sockets) = match setup {
+        Ok(setup) => setup,
         Err(e) => exit(2, e),
     };
-    match app::run(prepared) {
+    match app::run(prepared, sockets) {
         Ok(code) => std::process::exit(code),
         Err(e) => exit(1, e),
     }

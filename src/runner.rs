@@ -31,6 +31,16 @@ pub struct AppStdin {
 /// At most this much typed input waits for an app to start.
 pub const STDIN_PENDING_MAX: usize = 64 * 1024;
 
+/// What every app generation gets from hotrun besides its settings.
+pub struct AppContext<'a> {
+    /// The `run.listen` sockets (passed as fds 3, 4, …).
+    pub listen_fds: &'a [std::os::fd::RawFd],
+    /// Environment for finding its address (`PORT` behind the proxy).
+    pub env: &'a [(String, String)],
+    /// Where hotrun's stdin goes (`--ui plain`).
+    pub stdin_slot: Option<StdinSlot>,
+}
+
 /// Start generation `gen`; returns the helper's handle (to stop it).
 pub fn start(
     gen: u64,
@@ -38,9 +48,11 @@ pub fn start(
     settings: &Settings,
     project: &Project,
     tx: UnboundedSender<Event>,
-    stdin_slot: Option<StdinSlot>,
+    context: AppContext<'_>,
 ) -> Result<Handle> {
+    let stdin_slot = context.stdin_slot;
     let mut env: Vec<(OsString, OsString)> = Vec::new();
+    env.extend(context.env.iter().map(|(k, v)| (k.into(), v.into())));
     if let Project::Cargo(cargo) = project {
         env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
     }
@@ -82,6 +94,7 @@ pub fn start(
         stop_signal: settings.run.stop_signal,
         stop_timeout: settings.run.stop_timeout,
         stdin: stdin_slot.is_some(),
+        listen_fds: context.listen_fds.to_vec(),
     };
     let mut helper = supervisor::spawn(&spec).context("cannot start the app")?;
     let handle = Handle::new(

@@ -354,12 +354,6 @@ fn resolve(
     };
     let ready_timeout = file_duration(file, "run.ready_timeout", &r.ready_timeout)?
         .unwrap_or(Duration::from_secs(30));
-    if !listen.is_empty() {
-        unused.push("run.listen");
-    }
-    if ready.is_some() || r.ready_timeout.is_some() {
-        unused.push("run.ready");
-    }
     let run = RunSettings {
         cmd: run_cmd,
         args: if cli.app_args.is_empty() {
@@ -493,9 +487,6 @@ fn resolve(
         app: proxy_app,
         timeout: proxy_timeout,
     });
-    if proxy.is_some() {
-        unused.push("proxy");
-    }
 
     let rl = &fc.reload;
     let reload_listen = match &rl.listen {

@@ -44,6 +44,10 @@ pub struct Options {
     pub restart: RestartPolicy,
     /// Without a readiness probe, the app counts as ready after this grace period.
     pub ready_grace: Duration,
+    /// A readiness probe runs for each new app (`Effect::Probe`)…
+    pub probe: bool,
+    /// …and gives up after this long (the app then counts as ready anyway).
+    pub ready_timeout: Duration,
     /// Hidden test knob: quit once this many builds finished and the app settled.
     pub exit_after_builds: Option<u32>,
 }
@@ -205,10 +209,52 @@ impl State {
             _ => None,
         };
         let grace = match &self.app {
-            App::Starting { since, .. } => Some(*since + self.options.ready_grace),
+            App::Starting { since, .. } => Some(*since + self.ready_wait()),
             _ => None,
         };
         [settle, grace, self.restart_at].into_iter().flatten().min()
+    }
+
+    /// How long a starting app gets before it counts as ready.
+    fn ready_wait(&self) -> Duration {
+        if self.options.probe {
+            self.options.ready_timeout
+        } else {
+            self.options.ready_grace
+        }
+    }
+
+    /// Whether the app answers requests now (the proxy forwards only then).
+    pub fn serving(&self) -> bool {
+        matches!(self.app, App::Ready { .. })
+    }
+
+    /// Why no app answers right now, in words for the proxy's 502 page.
+    pub fn waiting_for(&self) -> String {
+        if let LastBuild::Failed { diagnostics } = &self.last {
+            if !matches!(self.build, Build::Running { .. }) {
+                let first = diagnostics
+                    .iter()
+                    .find(|d| d.level == "error")
+                    .or(diagnostics.first())
+                    .map(|d| match (&d.file, d.line) {
+                        (Some(f), Some(l)) => format!(": {f}:{l}: {}", d.message),
+                        _ => format!(": {}", d.message),
+                    })
+                    .unwrap_or_default();
+                return format!("the build failed{first}");
+            }
+        }
+        match (&self.app, &self.build) {
+            (App::Exited { status, .. }, Build::Idle) => {
+                format!("the app exited with {status}; it starts again after the next change")
+            }
+            (_, Build::Running { .. } | Build::Settling { .. }) => "building".into(),
+            (App::Starting { .. } | App::Spawning { .. } | App::Stopping { .. }, _) => {
+                "starting the app".into()
+            }
+            _ => "waiting for the app".into(),
+        }
     }
 
     fn settle_deadline(&self, first: Instant, last: Instant) -> Instant {
@@ -270,6 +316,9 @@ impl State {
                     if g == gen {
                         self.app = App::Starting { gen, pid, since };
                         fx.push(Effect::Report(Report::AppStarted { pid }));
+                        if self.options.probe {
+                            fx.push(Effect::Probe { gen });
+                        }
                     }
                 } else if let App::Stopping {
                     gen: g,
@@ -280,6 +329,16 @@ impl State {
                     if *g == gen {
                         *p = Some(pid);
                         fx.push(Effect::Report(Report::AppStarted { pid }));
+                    }
+                }
+            }
+            Event::AppReady { gen } => {
+                if let App::Starting { gen: g, pid, since } = self.app {
+                    if g == gen {
+                        self.app = App::Ready { gen, pid, since };
+                        fx.push(Effect::Report(Report::AppReady {
+                            after: now.saturating_duration_since(since),
+                        }));
                     }
                 }
             }
@@ -433,7 +492,15 @@ impl State {
             }
         }
         if let App::Starting { gen, pid, since } = self.app {
-            if now >= since + self.options.ready_grace {
+            if now >= since + self.ready_wait() {
+                if self.options.probe {
+                    fx.push(Effect::Report(Report::Error {
+                        message: format!(
+                            "the app did not answer its readiness probe within {} (run.ready_timeout); going on as if it were ready",
+                            crate::settings::format_duration(self.options.ready_timeout)
+                        ),
+                    }));
+                }
                 self.app = App::Ready { gen, pid, since };
                 fx.push(Effect::Report(Report::AppReady {
                     after: now.saturating_duration_since(since),

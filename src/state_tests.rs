@@ -30,6 +30,8 @@ fn options() -> Options {
         on_busy: OnBusy::Restart,
         restart: RestartPolicy::Never,
         ready_grace: ms(200),
+        probe: false,
+        ready_timeout: ms(30_000),
         exit_after_builds: None,
     }
 }

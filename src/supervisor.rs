@@ -20,7 +20,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -55,6 +55,9 @@ pub struct Spec {
     pub stop_timeout: Duration,
     /// Give the command a stdin pipe (else /dev/null).
     pub stdin: bool,
+    /// Listening sockets handed to the command as fds 3, 4, … with `LISTEN_FDS`,
+    /// `LISTEN_PID` (its own pid) and `LISTEN_FDS_FIRST_FD` (socket activation).
+    pub listen_fds: Vec<RawFd>,
 }
 
 /// A running helper, as hotrun sees it.
@@ -111,6 +114,12 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
         .arg(write_fd.to_string())
         .arg(spec.stop_signal.to_string())
         .arg(spec.stop_timeout.as_millis().to_string())
+        .arg(if spec.listen_fds.is_empty() {
+            "-".to_string()
+        } else {
+            let fds: Vec<String> = spec.listen_fds.iter().map(|fd| fd.to_string()).collect();
+            fds.join(",")
+        })
         .arg("--")
         .arg(&spec.program)
         .args(&spec.args)
@@ -127,11 +136,17 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
         .process_group(0)
         .kill_on_drop(false);
     // SAFETY: fcntl is async-signal-safe; it only clears FD_CLOEXEC on the status pipe
-    // in the child so the helper inherits it.
+    // and the listening sockets in the child so the helper inherits them. (They stay
+    // close-on-exec in hotrun, so no build ever gets them.)
+    let inherit: Vec<RawFd> = std::iter::once(write_fd)
+        .chain(spec.listen_fds.iter().copied())
+        .collect();
     unsafe {
         cmd.pre_exec(move || {
-            if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
+            for fd in &inherit {
+                if libc::fcntl(*fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -177,7 +192,8 @@ impl Handle {
     }
 }
 
-/// The helper's entry point: `hotrun __supervise PARENT STATUS_FD SIGNAL TIMEOUT_MS -- PROGRAM ARGS…`.
+/// The helper's entry point:
+/// `hotrun __supervise PARENT STATUS_FD SIGNAL TIMEOUT_MS LISTEN_FDS|- -- PROGRAM ARGS…`.
 pub fn main(args: &[OsString]) -> ! {
     match run_helper(args) {
         Ok(code) => std::process::exit(code),
@@ -200,10 +216,19 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
     let status_fd: i32 = arg(1)?.parse()?;
     let stop_signal = Signal::try_from(arg(2)?.parse::<i32>()?)?;
     let stop_timeout = Duration::from_millis(arg(3)?.parse()?);
-    if arg(4)? != "--" || args.len() < 6 {
-        bail!("usage: hotrun {MODE} PARENT STATUS_FD SIGNAL TIMEOUT_MS -- PROGRAM [ARGS…]");
+    let listen_fds: Vec<RawFd> = match arg(4)?.as_str() {
+        "-" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|fd| fd.parse())
+            .collect::<Result<_, _>>()?,
+    };
+    if arg(5)? != "--" || args.len() < 7 {
+        bail!(
+            "usage: hotrun {MODE} PARENT STATUS_FD SIGNAL TIMEOUT_MS LISTEN_FDS -- PROGRAM [ARGS…]"
+        );
     }
-    let command: Vec<CString> = args[5..]
+    let command: Vec<CString> = args[6..]
         .iter()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()?;
@@ -240,17 +265,27 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
         nix::unistd::ForkResult::Child => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             let _ = SigSet::empty().thread_set_mask();
+            let status_fd = status.as_raw_fd();
+            // SAFETY: fcntl, dup2 and close on fds this process owns; single-threaded child.
+            let status_fd = unsafe {
+                if listen_fds.is_empty() {
+                    status_fd
+                } else {
+                    hand_over_sockets(&listen_fds, status_fd)
+                }
+            };
             // Rust ignores SIGPIPE at start and exec keeps ignored signals: give the
             // command the default, as a shell would.
             // SAFETY: signal(2) is async-signal-safe.
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             let err = nix::unistd::execvp(&command[0], &command).unwrap_err();
-            let _ = writeln!(
-                status,
-                "failed cannot run `{}`: {}",
+            let message = format!(
+                "failed cannot run `{}`: {}\n",
                 command[0].to_string_lossy(),
                 err.desc()
             );
+            // SAFETY: write(2) of a buffer we own to the status pipe.
+            unsafe { libc::write(status_fd, message.as_ptr().cast(), message.len()) };
             // SAFETY: leave the forked child without running the parent's destructors.
             unsafe { libc::_exit(127) }
         }
@@ -328,6 +363,40 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
     };
     let _ = writeln!(status, "{line}");
     Ok(0)
+}
+
+/// In the forked child: put the listening sockets at fds 3, 4, … and announce them the
+/// systemd way (`LISTEN_PID` is this process's pid, known only now, after fork).
+/// Returns where the status pipe is now (moved out of the way, still close-on-exec).
+///
+/// # Safety
+/// Only in a single-threaded child between fork and exec.
+unsafe fn hand_over_sockets(listen_fds: &[RawFd], status_fd: RawFd) -> RawFd {
+    const HIGH: RawFd = 100;
+    // SAFETY: see the function's contract.
+    unsafe {
+        // Move everything above the target range first, so no dup2 clobbers a source.
+        let status = libc::fcntl(status_fd, libc::F_DUPFD_CLOEXEC, HIGH);
+        let moved: Vec<RawFd> = listen_fds
+            .iter()
+            .map(|fd| libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, HIGH))
+            .collect();
+        let targets = 3..3 + listen_fds.len() as RawFd;
+        for fd in listen_fds {
+            if !targets.contains(fd) {
+                libc::close(*fd);
+            }
+        }
+        for (i, fd) in moved.iter().enumerate() {
+            // dup2 leaves the new fd without close-on-exec: the app inherits it.
+            libc::dup2(*fd, 3 + i as RawFd);
+            libc::close(*fd);
+        }
+        std::env::set_var("LISTEN_FDS", listen_fds.len().to_string());
+        std::env::set_var("LISTEN_PID", std::process::id().to_string());
+        std::env::set_var("LISTEN_FDS_FIRST_FD", "3");
+        status
+    }
 }
 
 /// Wait for one of `set` for at most `timeout`.

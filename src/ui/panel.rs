@@ -193,6 +193,8 @@ mod tests {
             on_busy: OnBusy::Restart,
             restart: RestartPolicy::Never,
             ready_grace: Duration::from_millis(200),
+            probe: false,
+            ready_timeout: Duration::from_secs(30),
             exit_after_builds: None,
         };
         let classifier = Classifier::new(

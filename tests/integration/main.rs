@@ -4,9 +4,11 @@
 mod support;
 
 mod apps;
+mod clients;
 mod config;
 mod output;
 mod panel;
 mod processes;
 mod setup;
+mod swaps;
 mod watching;

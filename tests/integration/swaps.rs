@@ -1,0 +1,339 @@
+//! Zero-downtime swaps: socket passing (`--listen`), readiness, and the proxy. A client
+//! hammers the app across several swaps of a slow-building fixture and every request is
+//! checked: none fails, and none was in flight for a whole build (an ordering of facts,
+//! not a timing).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::clients::{SseClient, WsClient};
+use crate::support::*;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// One request: when it started and ended (unix ms) and what it got.
+#[derive(Debug, Clone)]
+struct Sample {
+    start: u64,
+    end: u64,
+    body: Option<String>,
+}
+
+/// A client sending requests back to back until stopped.
+struct Hammer {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hammer {
+    fn start(port: u16) -> Hammer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Arc<Mutex<Vec<Sample>>> = Default::default();
+        let (s, out) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let start = now_ms();
+                let body = http_get(port);
+                out.lock().unwrap().push(Sample {
+                    start,
+                    end: now_ms(),
+                    body,
+                });
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        Hammer {
+            stop,
+            samples,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.samples.lock().unwrap().clone()
+    }
+}
+
+/// The webapp fixture with a build script that takes 2 s.
+fn slow_app() -> TempDir {
+    let app = fixture("webapp");
+    write(
+        &app.path().join("build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(2)); }\n",
+    );
+    app
+}
+
+/// Save three new versions; wait for each to be served through `port`. Returns the
+/// (build_started, build_finished) times of those builds.
+fn three_swaps(h: &mut Hotrun, app: &TempDir, port: u16) -> Vec<(u64, u64)> {
+    let main = app.path().join("src/main.rs");
+    let mut builds = Vec::new();
+    for n in 2..=4 {
+        edit(&main, &format!("\"v{}\"", n - 1), &format!("\"v{n}\""));
+        let started = h.wait("build_started");
+        let finished = h.wait("build_finished");
+        assert_eq!(finished["ok"], true, "{finished}");
+        h.wait("app_ready");
+        wait_http(port, &format!("v{n}"), h);
+        builds.push((ts(&started), ts(&finished)));
+    }
+    builds
+}
+
+fn ts(event: &Value) -> u64 {
+    event["ts_ms"].as_u64().unwrap()
+}
+
+fn assert_no_failures_and_no_wait_for_a_build(samples: &[Sample], builds: &[(u64, u64)]) {
+    assert!(
+        samples.len() > 50,
+        "the client made only {} requests",
+        samples.len()
+    );
+    let failed: Vec<_> = samples.iter().filter(|s| s.body.is_none()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        samples.len(),
+        &failed[..failed.len().min(5)]
+    );
+    for (started, finished) in builds {
+        let waited: Vec<_> = samples
+            .iter()
+            .filter(|s| s.start < *started && s.end > *finished)
+            .collect();
+        assert!(
+            waited.is_empty(),
+            "requests waited for a whole build ({started}..{finished}): {waited:?}"
+        );
+    }
+}
+
+#[test]
+fn listen_mode_never_fails_a_request_across_swaps() {
+    let app = slow_app();
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--listen", &format!("127.0.0.1:{port}")])
+        .start();
+    h.wait("app_ready");
+    wait_http(port, "v1", &h);
+    assert!(
+        h.events_since(0)
+            .iter()
+            .any(|e| e["line"] == "webapp v1 listening on fd 3"),
+        "the app took the socket from hotrun"
+    );
+    let hammer = Hammer::start(port);
+    let builds = three_swaps(&mut h, &app, port);
+    let samples = hammer.finish();
+    assert_no_failures_and_no_wait_for_a_build(&samples, &builds);
+    assert_no_zombies(&h);
+}
+
+#[test]
+fn the_proxy_never_fails_a_request_across_swaps() {
+    let app = slow_app();
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("watching");
+    // The first request is held until the first build's app is ready.
+    let (status, body) = raw_get(port, "/").unwrap();
+    assert_eq!((status, body.trim()), (200, "v1"));
+    h.wait("app_ready");
+    let hammer = Hammer::start(port);
+    let builds = three_swaps(&mut h, &app, port);
+    let samples = hammer.finish();
+    assert_no_failures_and_no_wait_for_a_build(&samples, &builds);
+}
+
+#[test]
+fn direct_mode_keeps_the_old_app_answering_during_the_build() {
+    let app = slow_app();
+    let port = free_port();
+    let mut h = hotrun(app.path()).port(port).start();
+    h.wait("app_ready");
+    wait_http(port, "v1", &h);
+    let hammer = Hammer::start(port);
+    edit(&app.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
+    let started = ts(&h.wait("build_started"));
+    let finished = ts(&h.wait("build_finished"));
+    wait_http(port, "v2", &h);
+    let samples = hammer.finish();
+    let during: Vec<_> = samples
+        .iter()
+        .filter(|s| s.start > started && s.end < finished)
+        .collect();
+    assert!(
+        during.len() > 10,
+        "requests during the build: {}",
+        during.len()
+    );
+    assert!(
+        during.iter().all(|s| s.body.as_deref() == Some("v1")),
+        "the old app answered all of them"
+    );
+}
+
+#[test]
+fn a_failed_build_behind_the_proxy_keeps_serving_the_old_app() {
+    let app = fixture("webapp");
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    let hammer = Hammer::start(port);
+    edit(
+        &app.path().join("src/main.rs"),
+        "const VERSION: &str = \"v1\";",
+        "const VERSION: &str = \"v1\"",
+    );
+    assert_eq!(h.wait("build_finished")["ok"], false);
+    for _ in 0..20 {
+        assert_eq!(http_get(port).as_deref(), Some("v1"));
+    }
+    let samples = hammer.finish();
+    assert!(
+        samples.iter().all(|s| s.body.as_deref() == Some("v1")),
+        "{samples:?}"
+    );
+}
+
+#[test]
+fn after_a_crash_the_proxy_says_so_and_recovers_with_the_next_build() {
+    let app = fixture("webapp");
+    write(
+        &app.path().join(".hotrun.toml"),
+        "[proxy]\ntimeout = \"300ms\"\n",
+    );
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    assert_eq!(http_get(port).as_deref(), Some("v1"));
+    let _ = raw_get(port, "/exit");
+    let exited = h.wait("app_exited");
+    assert_eq!(exited["code"], 3, "{exited}");
+    let (status, page) = raw_get(port, "/").unwrap();
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("exited with code 3"), "{page}");
+
+    edit(&app.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
+    h.wait("app_ready");
+    assert_eq!(http_get(port).as_deref(), Some("v2"));
+}
+
+#[test]
+fn websockets_and_server_sent_events_pass_through_and_reconnect_after_a_swap() {
+    let app = fixture("webapp");
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    let mut ws = WsClient::connect(port, "/ws").unwrap();
+    ws.send_text("hello").unwrap();
+    assert_eq!(ws.recv_text().unwrap(), "v1:hello");
+    let mut sse = SseClient::connect(port, "/sse").unwrap();
+    assert_eq!(sse.next_data().unwrap(), "v1");
+    assert_eq!(sse.next_data().unwrap(), "v1", "events stream, unbuffered");
+
+    edit(&app.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
+    h.wait("app_ready");
+    // The old app's connections end with it; clients reconnect and go on.
+    while sse.next_data().is_ok() {}
+    let mut sse = SseClient::connect(port, "/sse").unwrap();
+    assert_eq!(sse.next_data().unwrap(), "v2");
+    let _ = ws.send_text("again");
+    while ws.recv_text().is_ok() {}
+    let mut ws = WsClient::connect(port, "/ws").unwrap();
+    ws.send_text("again").unwrap();
+    assert_eq!(ws.recv_text().unwrap(), "v2:again");
+}
+
+#[test]
+fn busy_ports_and_bad_addresses_are_usage_errors() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = command_project("[run]\ncmd = \"sleep 1000\"\n");
+    for (args, words) in [
+        (
+            vec!["--listen", port.as_str()],
+            vec!["cannot listen on", "run.listen", "in use"],
+        ),
+        (
+            vec!["--proxy", port.as_str()],
+            vec!["cannot listen on", "proxy.listen"],
+        ),
+        (
+            vec!["--listen", "nowhere"],
+            vec!["--listen", "invalid address `nowhere`"],
+        ),
+        (vec!["--proxy", "1.2.3"], vec!["--proxy", "invalid address"]),
+    ] {
+        let (code, stdout, stderr) = hotrun(dir.path()).args(&args).run();
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        for w in words {
+            assert!(stderr.contains(w), "{args:?}: `{w}` not in {stderr}");
+        }
+        assert!(stdout.is_empty(), "nothing started: {stdout}");
+    }
+}
+
+#[test]
+fn an_app_address_that_is_not_up_yet_is_fine() {
+    let app_port = free_port();
+    let port = free_port();
+    // The app comes up a moment after it starts; the proxy waits for it.
+    let dir = command_project(&format!(
+        "[run]\ncmd = 'sleep 0.5; exec python3 -m http.server {app_port} --bind 127.0.0.1'\n[proxy]\nlisten = \"{port}\"\napp = \"{app_port}\"\n"
+    ));
+    let mut h = hotrun(dir.path()).start();
+    // Bound before anything runs: once hotrun watches, the proxy is up.
+    h.wait("watching");
+    let (status, _) = raw_get(port, "/").unwrap();
+    assert_eq!(status, 200);
+    let ready = h.wait("app_ready");
+    assert!(
+        ready["after_ms"].as_u64().unwrap() >= 400,
+        "ready when it answered: {ready}"
+    );
+}
+
+/// GET `path`; the status and the body (whatever the status).
+fn raw_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
