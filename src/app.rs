@@ -44,6 +44,9 @@ pub struct Prepared {
 /// Resolve the project: `cargo metadata`, watch roots, classification rules. Errors
 /// here are setup errors: nothing has been started.
 pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
+    if settings.ui.mode == Ui::Panel && !crate::settings::is_terminal() {
+        bail!("the panel (`--ui panel` or `ui.mode = \"panel\"`) needs a terminal on stdin and stdout; use --ui plain or json");
+    }
     let project = match &settings.cargo_root {
         Some(_) => match CargoProject::load(&settings.cwd, &settings.build.cargo) {
             Ok(project) => Project::Cargo(Arc::new(project)),
@@ -197,6 +200,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut watcher = watch::start(watch.clone(), tx.clone())?;
     let mut watched = watch;
+    let mut retiring: Option<WatchHandle> = None;
     listen_for_signals(tx.clone())?;
     let stdin_slot = match settings.ui.mode {
         Ui::Plain => {
@@ -236,6 +240,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         app_env,
         probe,
         proxy,
+        lost_reported: false,
         printer: Printer::new(
             settings.ui.clone(),
             settings.root.clone(),
@@ -274,6 +279,11 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             }
         };
         match &event {
+            Event::Watching { .. } => {
+                if let Some(old) = retiring.take() {
+                    old.stop();
+                }
+            }
             Event::BuildFinished { id, .. } => {
                 effects.builds.remove(id);
             }
@@ -290,6 +300,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
                 let live = Live {
                     state: &mut state,
                     watcher: &mut watcher,
+                    retiring: &mut retiring,
                     watched: &mut watched,
                 };
                 if let Some(applied) = reload(&cli, &mut effects, live) {
@@ -303,6 +314,10 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             }
         }
         effects.printer.draw_panel(&state, Instant::now());
+        if effects.printer.lost() && !effects.lost_reported {
+            effects.lost_reported = true;
+            let _ = effects.tx.send(Event::Fatal("lost its terminal".into()));
+        }
     }
 }
 
@@ -334,6 +349,8 @@ fn panel_info(settings: &Settings) -> crate::ui::panel::PanelInfo {
 struct Live<'a> {
     state: &'a mut State,
     watcher: &'a mut WatchHandle,
+    /// A replaced watcher still running until its successor watches.
+    retiring: &'a mut Option<WatchHandle>,
     watched: &'a mut WatchSpec,
 }
 
@@ -387,10 +404,14 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
         || changed.contains(&"build")
         || new.watch.roots != live.watched.roots
     {
-        live.watcher.stop();
         match watch::start(new.watch.clone(), effects.tx.clone()) {
             Ok(handle) => {
-                *live.watcher = handle;
+                // The old watcher goes on until the new one watches everything (its
+                // `Watching` event), so no save falls between the two.
+                let old_watcher = std::mem::replace(live.watcher, handle);
+                if let Some(previous) = live.retiring.replace(old_watcher) {
+                    previous.stop();
+                }
                 *live.watched = new.watch.clone();
             }
             Err(e) => {
@@ -402,6 +423,12 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     }
     live.state.reconfigure(new.options, new.classifier);
     let mut settings = (*new.settings).clone();
+    // Bound once at start: what is bound stays in force (and in the panel) until restart.
+    settings.run.listen = old.run.listen.clone();
+    if let (Some(new_proxy), Some(old_proxy)) = (&mut settings.proxy, &old.proxy) {
+        new_proxy.listen = old_proxy.listen;
+    }
+    settings.reload.listen = old.reload.listen;
     // The output mode was chosen at start (stdin is wired to it).
     settings.ui.mode = old.ui.mode;
     effects
@@ -434,6 +461,8 @@ struct Effects {
     app_env: Vec<(String, String)>,
     probe: Option<Probe>,
     proxy: Option<ProxyHandle>,
+    /// hotrun's output went away and that was said (as a fatal event) once.
+    lost_reported: bool,
     settings: Arc<Settings>,
     project: Project,
     tx: UnboundedSender<Event>,

@@ -204,7 +204,11 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 pub fn parse(path: &Path, text: String) -> Result<Loaded> {
     let deserializer = toml::Deserializer::new(&text);
     let config: FileConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
+        // Values kept with their position add a serde-internal segment to the path.
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         let position = inner
             .span()
@@ -213,7 +217,7 @@ pub fn parse(path: &Path, text: String) -> Result<Loaded> {
                 format!(":{l}:{c}")
             })
             .unwrap_or_default();
-        let message = inner.message().trim_end().to_string();
+        let message = friendly(inner.message().trim_end());
         let hint = did_you_mean(&message)
             .map(|s| format!(", did you mean `{s}`?"))
             .unwrap_or_default();
@@ -229,6 +233,23 @@ pub fn parse(path: &Path, text: String) -> Result<Loaded> {
         text,
         config,
     })
+}
+
+/// serde's words for a value of none of a key's accepted shapes, in the user's terms.
+fn friendly(message: &str) -> String {
+    let Some(name) = message.strip_prefix("data did not match any variant of untagged enum ")
+    else {
+        return message.to_string();
+    };
+    match name.trim() {
+        "DurationValue" => "expected a duration like 30ms or 5s (a bare number means milliseconds)",
+        "SignalValue" => "expected a signal like SIGTERM, TERM or 15",
+        "AddressValue" => "expected an address like 3000, :3000 or 127.0.0.1:3000",
+        "OneOrMany" => "expected a string or a list of strings",
+        "PollValue" => "expected true, false or a polling interval like 500ms",
+        _ => return message.to_string(),
+    }
+    .to_string()
 }
 
 /// For serde's "unknown field `debunce`, expected one of `paths`, …": the nearest
@@ -346,6 +367,16 @@ poll = true
         let err = parse(Path::new("c.toml"), "[build]\nrelease = \"yes\"\n".into()).unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.starts_with("c.toml:2:11: `build.release`: "), "{msg}");
+    }
+
+    #[test]
+    fn values_of_no_accepted_shape_say_what_was_expected() {
+        let err = parse(Path::new("c.toml"), "[watch]\ndebounce = -1\n".into()).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("c.toml:2:12: `watch.debounce`: expected a duration"),
+            "{msg}"
+        );
     }
 
     #[test]

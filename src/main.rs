@@ -26,6 +26,7 @@ fn main() {
     if args.get(1).is_some_and(|a| a == supervisor::MODE) {
         supervisor::main(&args[2..]);
     }
+    ui::terminal::install_panic_hook();
     let cli = cli::Cli::parse();
     if let Some(command) = &cli.command {
         match commands::run(command, &cli) {

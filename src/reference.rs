@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::settings::{self, format_duration, Ready, Settings};
+use crate::settings::{self, exact_duration, Ready, Settings};
 
 /// One key of `.hotrun.toml`.
 pub struct Key {
@@ -98,6 +98,9 @@ pub const KEYS: &[Key] = &[
     key("ui", "clear_on_rebuild", "bool", Some("false"), None, "clear the screen before each build"),
 ];
 
+/// How `hotrun init` marks a line that shows an example rather than the default.
+pub const EXAMPLE: &str = "unset by default; an example";
+
 /// The file `hotrun init` writes: every key with its default, commented out, so the
 /// file changes nothing until a line is uncommented.
 pub fn init_template() -> String {
@@ -109,15 +112,18 @@ pub fn init_template() -> String {
     for (section, about) in SECTIONS {
         let _ = write!(out, "\n# {about}\n[{section}]\n");
         for k in KEYS.iter().filter(|k| k.section == *section) {
-            let _ = writeln!(out, "# {} ({})", capitalise(k.doc), k.kind);
             match (k.default, k.example) {
                 (Some(default), _) => {
+                    let _ = writeln!(out, "# {} ({})", capitalise(k.doc), k.kind);
                     let _ = writeln!(out, "# {} = {default}", k.name);
                 }
                 (None, Some(example)) => {
-                    let _ = writeln!(out, "# Example: {example}");
+                    let _ = writeln!(out, "# {} ({}; {EXAMPLE})", capitalise(k.doc), k.kind);
+                    let _ = writeln!(out, "# {example}");
                 }
-                (None, None) => {}
+                (None, None) => {
+                    let _ = writeln!(out, "# {} ({})", capitalise(k.doc), k.kind);
+                }
             }
         }
     }
@@ -137,7 +143,7 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
     use toml::{Table, Value};
     let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
     let path = |p: &std::path::Path| Value::String(p.display().to_string());
-    let duration = |d: std::time::Duration| Value::String(format_duration(d));
+    let duration = |d: std::time::Duration| Value::String(exact_duration(d));
     let env = |v: &[(String, String)]| {
         Value::Table(
             v.iter()
@@ -298,8 +304,12 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
 /// `-c`, it gives the same settings. Keys without a value (no default, not set) are
 /// left out.
 pub fn effective(settings: &Settings) -> String {
-    let mut out =
-        String::from("# The effective hotrun configuration (defaults, config file and flags).\n");
+    let mut out = format!(
+        "# The effective hotrun configuration (defaults, config file and flags).\n\
+         # Paths are absolute; globs are relative to the project root ({}), so use this\n\
+         # file from there (`hotrun -c FILE` takes the file's directory as the root).\n",
+        settings.root.display()
+    );
     for (_, text) in effective_sections(settings) {
         let _ = write!(out, "\n{text}");
     }

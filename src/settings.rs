@@ -439,10 +439,10 @@ fn resolve(
         &[],
         DEFAULT_RESTART,
     )?;
-    if w.assets.is_some() {
+    if assets.patterns != DEFAULT_ASSETS {
         unused.push("watch.assets");
     }
-    if w.restart.is_some() {
+    if restart.patterns != DEFAULT_RESTART {
         unused.push("watch.restart");
     }
     let rebuild = compile_globs(file, "watch.rebuild", w.rebuild.as_deref(), &[], &[])?;
@@ -501,7 +501,10 @@ fn resolve(
         hosts: rl.hosts.clone().unwrap_or_default(),
         origins: rl.origins.clone().unwrap_or_default(),
     };
-    if rl.enabled == Some(true) || rl.listen.is_some() || rl.hosts.is_some() || rl.origins.is_some()
+    let default_listen = parse_address(DEFAULT_RELOAD_LISTEN).ok();
+    if Some(reload.listen) != default_listen
+        || !reload.hosts.is_empty()
+        || !reload.origins.is_empty()
     {
         unused.push("reload");
     }
@@ -514,15 +517,11 @@ fn resolve(
             ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
         };
     let requested_mode = cli.output.ui.or(u.mode).unwrap_or(UiMode::Auto);
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::io::IsTerminal::is_terminal(&std::io::stdin());
     let mode = match requested_mode {
         UiMode::Json => Ui::Json,
-        UiMode::Panel if !terminal => {
-            bail!("--ui panel needs a terminal (stdin and stdout); use --ui plain or json")
-        }
+        // Checked against the terminal only when hotrun runs (`hotrun config` may pipe).
         UiMode::Panel => Ui::Panel,
-        UiMode::Auto if terminal => Ui::Panel,
+        UiMode::Auto if is_terminal() => Ui::Panel,
         UiMode::Plain | UiMode::Auto => Ui::Plain,
     };
     let clear_on_rebuild = u.clear_on_rebuild.unwrap_or(false);
@@ -548,6 +547,23 @@ fn resolve(
         exit_after_builds: cli.exit_after_builds,
         unused,
     })
+}
+
+/// Both stdin (keys) and stdout (the panel) are a terminal.
+pub fn is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// A duration written so that it reads back exactly: `2s`, `1234ms`, `1500us`.
+pub fn exact_duration(d: Duration) -> String {
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        format!("{}us", d.as_micros())
+    } else if d.subsec_millis() != 0 || d.is_zero() {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
 }
 
 /// `3000`, `:3000`, `127.0.0.1:3000`, `localhost:3000` (a bare port means 127.0.0.1).
@@ -782,6 +798,15 @@ pub fn build_glob(pattern: &str) -> Result<Glob, globset::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_durations_read_back() {
+        for d in ["30ms", "1234ms", "5s", "1500us", "0ms"] {
+            let parsed = parse_duration(d).unwrap();
+            assert_eq!(exact_duration(parsed), d);
+            assert_eq!(parse_duration(&exact_duration(parsed)).unwrap(), parsed);
+        }
+    }
 
     #[test]
     fn durations() {

@@ -342,9 +342,7 @@ impl WatchThread {
             while let Ok(more) = raw_rx.try_recv() {
                 batch.push(more);
             }
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
+            let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
             let changes = self.process(batch)?;
             if !(changes.files.is_empty() && changes.removed_dirs.is_empty())
                 && self
@@ -355,6 +353,10 @@ impl WatchThread {
                     })
                     .is_err()
             {
+                break;
+            }
+            // Stopped: the batch that came with the stop request was still passed on.
+            if stopping {
                 break;
             }
         }

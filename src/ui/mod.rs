@@ -65,6 +65,7 @@ impl Printer {
             return;
         };
         let r = panel::render(state, &self.info, term.width(), now);
+        let widths = r.lines.iter().map(|l| terminal::display_width(l)).collect();
         let mut lines = r.lines;
         if self.settings.color {
             let colour = match r.tone {
@@ -80,9 +81,14 @@ impl Printer {
             }
             lines[last] = format!("\x1b[2m{}\x1b[0m", lines[last]);
         }
-        if term.draw(&lines).is_err() {
+        if term.draw(&lines, widths).is_err() {
             self.lost = true;
         }
+    }
+
+    /// hotrun's output is gone (a closed pipe, a dead terminal).
+    pub fn lost(&self) -> bool {
+        self.lost
     }
 
     /// Clear the screen (`c`, `ui.clear_on_rebuild`).
@@ -139,7 +145,7 @@ impl Printer {
 
     fn text(&self, line: &str) -> String {
         if self.settings.color {
-            line.to_string()
+            keep_colours(line)
         } else {
             strip_ansi(line)
         }
@@ -348,6 +354,46 @@ fn clock() -> String {
     )
 }
 
+/// Keep a line's colours (SGR sequences) but nothing that moves the cursor, clears the
+/// screen or switches screens — those would wreck the lines above the panel — and end
+/// it with a reset so a colour never bleeds into the next line.
+pub fn keep_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut coloured = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut sequence = String::from("\x1b[");
+                for c in chars.by_ref() {
+                    sequence.push(c);
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+                if sequence.ends_with('m') {
+                    coloured = true;
+                    out.push_str(&sequence);
+                }
+            }
+            '\x1b' => {
+                // Any other escape: drop it and what it introduces.
+                let rest: String = chars.clone().collect();
+                let stripped = strip_ansi(&format!("\x1b{rest}"));
+                out.push_str(&stripped);
+                break;
+            }
+            '\r' | '\x08' | '\x07' => {}
+            c => out.push(c),
+        }
+    }
+    if coloured {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
 /// Remove ANSI escape sequences (colours, cursor moves) from a line.
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -387,6 +433,13 @@ pub fn strip_ansi(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeps_colours_but_not_cursor_moves() {
+        assert_eq!(keep_colours("\x1b[31mred"), "\x1b[31mred\x1b[0m");
+        assert_eq!(keep_colours("up\x1b[3Aabove\x1b[2J"), "upabove");
+        assert_eq!(keep_colours("plain\r"), "plain");
+    }
 
     #[test]
     fn strips_colours() {

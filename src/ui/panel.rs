@@ -40,7 +40,7 @@ pub struct Rendered {
 const WIDE: usize = 60;
 
 pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Rendered {
-    let width = width.max(20);
+    let width = width.max(4);
     let (word, tone) = state_word(state, now);
     let compact = width < WIDE;
 
@@ -59,7 +59,7 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
         });
     }
     let mut lines = vec![
-        "─".repeat(width - 1),
+        "─".repeat(width.saturating_sub(1)),
         fit(&status.join(if compact { " · " } else { "  │  " }), width),
     ];
 
@@ -168,13 +168,24 @@ fn files(paths: &[PathBuf], root: &Path) -> String {
     }
 }
 
-/// Cut to `width - 1` characters (the last column is left free so no terminal wraps).
+/// Cut to `width - 1` columns (the last column is left free so no terminal wraps);
+/// wide characters (CJK, emoji) count as two.
 fn fit(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     let max = width.saturating_sub(1);
-    if text.chars().count() <= max {
+    if unicode_width::UnicodeWidthStr::width(text) <= max {
         return text.to_string();
     }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        cut.push(c);
+        used += w;
+    }
     cut.push('…');
     cut
 }
@@ -327,6 +338,22 @@ mod tests {
         assert_eq!(r.lines[2], "pid 4242 up 5.0s");
         assert_eq!(r.lines[3], "r R p c o q");
         assert!(r.lines.iter().all(|l| l.chars().count() < 40));
+    }
+
+    #[test]
+    fn wide_characters_never_overflow() {
+        let t0 = Instant::now();
+        let mut st = running(t0);
+        st.trigger_files = vec![PathBuf::from("/p/src/日本語のファイル名前/ハンドラー.rs")];
+        for width in [10, 30, 41, 80] {
+            let r = render(&st, &info(), width, t0);
+            for line in &r.lines {
+                assert!(
+                    unicode_width::UnicodeWidthStr::width(line.as_str()) < width,
+                    "{width}: {line}"
+                );
+            }
+        }
     }
 
     #[test]

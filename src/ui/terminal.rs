@@ -1,33 +1,36 @@
 //! The terminal under the panel: raw mode while the panel shows (for single keys), the
 //! panel kept at the bottom by erasing and redrawing its few lines, and everything
-//! restored on exit — by `Drop`, and by a panic hook when hotrun panics. No alternate
-//! screen: output above the panel stays in the scrollback.
+//! restored on exit — by `Drop`, and by the panic hook (`install_panic_hook`) when
+//! hotrun panics. No alternate screen: output above the panel stays in the scrollback.
 
 use std::io::{self, Stdout, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crossterm::{cursor, terminal, QueueableCommand};
+use unicode_width::UnicodeWidthStr;
+
+/// Raw mode is on (the panic hook must turn it off).
+static RAW: AtomicBool = AtomicBool::new(false);
+/// Display widths of the panel lines on screen, for erasing them from anywhere.
+static DRAWN: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Terminal width when the panel was drawn.
+static DRAWN_WIDTH: AtomicUsize = AtomicUsize::new(80);
 
 pub struct Terminal {
     out: Stdout,
-    /// Lines of panel currently on screen (the cursor is at the end of the last).
-    drawn: u16,
     restored: bool,
 }
 
 impl Terminal {
     pub fn enter() -> io::Result<Terminal> {
         terminal::enable_raw_mode()?;
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore_now();
-            previous(info);
-        }));
+        RAW.store(true, Ordering::SeqCst);
         let mut out = io::stdout();
         out.queue(cursor::Hide)?;
         out.flush()?;
         Ok(Terminal {
             out,
-            drawn: 0,
             restored: false,
         })
     }
@@ -36,32 +39,21 @@ impl Terminal {
         terminal::size().map_or(80, |(w, _)| w as usize)
     }
 
-    fn erase(&mut self) -> io::Result<()> {
-        if self.drawn > 0 {
-            self.out.queue(cursor::MoveToColumn(0))?;
-            if self.drawn > 1 {
-                self.out.queue(cursor::MoveUp(self.drawn - 1))?;
-            }
-            self.out
-                .queue(terminal::Clear(terminal::ClearType::FromCursorDown))?;
-            self.drawn = 0;
-        }
-        Ok(())
-    }
-
     /// Print a line above the panel (the panel is drawn again by `draw`).
     pub fn print_line(&mut self, line: &str) -> io::Result<()> {
-        self.erase()?;
+        erase(&mut self.out)?;
         // Raw mode does not turn "\n" into "\r\n".
         self.out.write_all(line.replace('\n', "\r\n").as_bytes())?;
         self.out.write_all(b"\r\n")?;
         Ok(())
     }
 
-    pub fn draw(&mut self, lines: &[String]) -> io::Result<()> {
-        self.erase()?;
+    /// Draw the panel; `widths` are the display widths of `lines` (without colour).
+    pub fn draw(&mut self, lines: &[String], widths: Vec<usize>) -> io::Result<()> {
+        erase(&mut self.out)?;
         self.out.write_all(lines.join("\r\n").as_bytes())?;
-        self.drawn = lines.len() as u16;
+        *DRAWN.lock().unwrap_or_else(|e| e.into_inner()) = widths;
+        DRAWN_WIDTH.store(self.width(), Ordering::SeqCst);
         self.out.flush()
     }
 
@@ -70,19 +62,16 @@ impl Terminal {
         self.out
             .queue(terminal::Clear(terminal::ClearType::Purge))?;
         self.out.queue(cursor::MoveTo(0, 0))?;
-        self.drawn = 0;
+        DRAWN.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.out.flush()
     }
 
     /// Take the panel away and give the terminal back as it was.
     pub fn restore(&mut self) {
-        if self.restored {
-            return;
+        if !self.restored {
+            self.restored = true;
+            restore_now();
         }
-        self.restored = true;
-        let _ = self.erase();
-        let _ = self.out.flush();
-        restore_now();
     }
 }
 
@@ -92,12 +81,52 @@ impl Drop for Terminal {
     }
 }
 
-/// Cooked mode and a visible cursor, from anywhere (the panic hook).
+/// Erase the panel on screen. Lines the terminal re-wrapped after a resize take more
+/// rows now: count them with the current width.
+fn erase(out: &mut impl Write) -> io::Result<()> {
+    let mut drawn = DRAWN.lock().unwrap_or_else(|e| e.into_inner());
+    if drawn.is_empty() {
+        return Ok(());
+    }
+    let width = terminal::size()
+        .map_or(DRAWN_WIDTH.load(Ordering::SeqCst), |(w, _)| w as usize)
+        .max(1);
+    let rows: usize = drawn.iter().map(|w| w.div_ceil(width).max(1)).sum();
+    out.queue(cursor::MoveToColumn(0))?;
+    if rows > 1 {
+        out.queue(cursor::MoveUp((rows - 1) as u16))?;
+    }
+    out.queue(terminal::Clear(terminal::ClearType::FromCursorDown))?;
+    drawn.clear();
+    Ok(())
+}
+
+/// The panel erased, cooked mode and a visible cursor, from anywhere.
 fn restore_now() {
-    let _ = terminal::disable_raw_mode();
     let mut out = io::stdout();
-    let _ = out.queue(cursor::Show);
+    let _ = erase(&mut out);
+    if RAW.swap(false, Ordering::SeqCst) {
+        let _ = terminal::disable_raw_mode();
+        let _ = out.queue(cursor::Show);
+    }
     let _ = out.flush();
+}
+
+/// A panic anywhere (the loop, the watcher, a task) ends hotrun: the terminal is given
+/// back first so the message is readable, then the apps' helpers see hotrun go and
+/// stop them.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_now();
+        previous(info);
+        std::process::exit(101);
+    }));
+}
+
+/// The display width of `text` (wide characters count twice).
+pub fn display_width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
 }
 
 /// Read keys and resizes on a thread of its own and turn them into events.

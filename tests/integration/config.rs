@@ -76,25 +76,40 @@ fn init_writes_every_default_and_refuses_to_overwrite() {
     let written = std::fs::read_to_string(&path).unwrap();
     // As written, it changes nothing.
     assert_eq!(run_in(app.path(), &["config"]).1, defaults);
-    // With every default uncommented, it still changes nothing.
-    let uncommented: String = written
-        .lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest)
-                if rest.split(' ').nth(1) == Some("=")
-                    && rest.starts_with(|c: char| c.is_ascii_lowercase()) =>
-            {
-                rest
-            }
+    // With every default uncommented (not the examples), it still changes nothing.
+    let mut previous = "";
+    let mut lines = Vec::new();
+    for l in written.lines() {
+        let key = l.strip_prefix("# ").filter(|rest| {
+            rest.split(' ').nth(1) == Some("=")
+                && rest.starts_with(|c: char| c.is_ascii_lowercase())
+        });
+        lines.push(match key {
+            Some(rest) if !previous.contains("an example") => rest,
             _ => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+        });
+        previous = l;
+    }
+    let uncommented = lines.join("\n");
     assert!(
         uncommented.contains("\ndebounce = \"30ms\""),
         "{uncommented}"
     );
     std::fs::write(&path, &uncommented).unwrap();
+    // Every example line parses too, once uncommented.
+    let mut previous = "";
+    let mut lines = Vec::new();
+    for l in written.lines() {
+        lines.push(match l.strip_prefix("# ") {
+            Some(rest) if previous.contains("an example") => rest,
+            _ => l,
+        });
+        previous = l;
+    }
+    std::fs::write(app.path().join("examples.toml"), lines.join("\n")).unwrap();
+    let (_, _, stderr) = run_in(app.path(), &["-c", "examples.toml", "config"]);
+    // (They may not all make sense together — `bin` and `example` — but each parses.)
+    assert!(!stderr.contains("expected"), "the examples parse: {stderr}");
     let (code, after, stderr) = run_in(app.path(), &["config"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(after, defaults, "uncommented defaults are the defaults");
