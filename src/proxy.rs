@@ -180,7 +180,14 @@ async fn forward(
             });
         }
     }
-    Ok(response.map(|b| b.boxed()))
+    Ok(transform(response.map(|b| b.boxed())))
+}
+
+/// The one place a response from the app can be changed on its way to the browser:
+/// where the browser-reload script will be injected into HTML documents. Today every
+/// response passes unchanged.
+fn transform(response: Response<Body>) -> Response<Body> {
+    response
 }
 
 /// The 502 page: what hotrun is doing instead of serving.

@@ -344,11 +344,15 @@ fn sockets_reach_the_app_but_never_a_build() {
     let dir = command_project(
         "[build]\ncmd = 'ls -l /proc/self/fd/ | grep -c socket || true'\n[run]\ncmd = 'echo \"env $LISTEN_FDS $LISTEN_FDS_FIRST_FD\"; ls -l /proc/self/fd/3; exec sleep 1000'\n",
     );
-    let mut h = hotrun(dir.path()).args(&["--listen", &port.to_string()]).start();
+    let mut h = hotrun(dir.path())
+        .args(&["--listen", &port.to_string()])
+        .start();
     let build = h.wait_for("output", |e| e["stream"] == "build");
     assert_eq!(build["line"], "0", "no socket in the build: {build}");
     h.wait_for("output", |e| e["line"] == "env 1 3");
-    h.wait_for("output", |e| e["line"].as_str().is_some_and(|l| l.contains("socket:")));
+    h.wait_for("output", |e| {
+        e["line"].as_str().is_some_and(|l| l.contains("socket:"))
+    });
 }
 
 #[test]
@@ -360,7 +364,13 @@ fn a_readiness_timeout_is_reported_not_a_hang() {
     let mut h = hotrun(dir.path()).start();
     h.wait("app_started");
     let error = h.wait("error");
-    assert!(error["message"].as_str().unwrap().contains("run.ready_timeout"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("run.ready_timeout"),
+        "{error}"
+    );
     let ready = h.wait("app_ready");
     assert!(ready["after_ms"].as_u64().unwrap() >= 300, "{ready}");
 }
