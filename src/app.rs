@@ -159,10 +159,8 @@ fn options(settings: &Settings) -> Options {
         on_busy: settings.build.on_busy,
         restart: settings.run.restart,
         ready_grace: std::time::Duration::from_millis(200),
-        // As `serve::Sockets::probe` decides: a probe whenever an address is known.
-        probe: settings.run.ready.is_some()
-            || settings.proxy.is_some()
-            || !settings.run.listen.is_empty(),
+        // Set from `serve::probe` once the sockets are bound.
+        probe: false,
         ready_timeout: settings.run.ready_timeout,
         exit_after_builds: settings.exit_after_builds,
     }
@@ -222,7 +220,17 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let mut panel_clock = (settings.ui.mode == Ui::Panel)
         .then(|| tokio::time::interval(std::time::Duration::from_secs(1)));
 
-    let probe = sockets.probe(&settings);
+    let listen_addrs: Vec<std::net::SocketAddr> = sockets
+        .listen
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let proxy_app = sockets.proxy.as_ref().map(|p| p.app);
+    let probe = crate::serve::probe(&settings, &listen_addrs, proxy_app);
+    let options = Options {
+        probe: probe.is_some(),
+        ..options
+    };
     let app_env = sockets.app_env();
     let listen_fds = sockets.listen_fds();
     let Sockets {
@@ -236,6 +244,8 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
         listen_fds,
+        listen_addrs,
+        proxy_app,
         _listeners: listeners,
         app_env,
         probe,
@@ -392,6 +402,10 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     if old.reload.listen != new.settings.reload.listen {
         rebind.push("reload.listen");
     }
+    let proxy_app = |s: &Settings| s.proxy.as_ref().map(|p| (p.app, p.timeout));
+    if proxy_app(&old) != proxy_app(&new.settings) {
+        rebind.push("proxy.app, proxy.timeout");
+    }
     if !rebind.is_empty() {
         effects.perform(Effect::Report(Report::Error {
             message: format!(
@@ -421,7 +435,12 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
             }
         }
     }
-    live.state.reconfigure(new.options, new.classifier);
+    let probe = crate::serve::probe(&new.settings, &effects.listen_addrs, effects.proxy_app);
+    let options = Options {
+        probe: probe.is_some(),
+        ..new.options
+    };
+    live.state.reconfigure(options, new.classifier);
     let mut settings = (*new.settings).clone();
     // Bound once at start: what is bound stays in force (and in the panel) until restart.
     settings.run.listen = old.run.listen.clone();
@@ -434,6 +453,7 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     effects
         .printer
         .reconfigure(settings.ui.clone(), panel_info(&settings));
+    effects.probe = probe;
     effects.settings = Arc::new(settings);
     effects.project = new.project;
     effects.perform(Effect::Report(Report::Info {
@@ -457,6 +477,9 @@ struct Effects {
     _listeners: Vec<std::net::TcpListener>,
     /// …and their fds, handed to every app generation.
     listen_fds: Vec<std::os::fd::RawFd>,
+    listen_addrs: Vec<std::net::SocketAddr>,
+    /// The app's address behind the proxy.
+    proxy_app: Option<std::net::SocketAddr>,
     /// Environment the app needs to find its address (`PORT` behind the proxy).
     app_env: Vec<(String, String)>,
     probe: Option<Probe>,
@@ -493,13 +516,19 @@ impl Effects {
         };
         let reaped = handle.reaped.clone();
         let tx = self.tx.clone();
+        // Past the timeout the state counts the app as ready anyway: stop asking then.
+        let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
         tokio::spawn(async move {
-            while !reaped.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut pause = std::time::Duration::from_millis(10);
+            while !reaped.load(std::sync::atomic::Ordering::SeqCst)
+                && tokio::time::Instant::now() < until
+            {
                 if probe.check().await {
                     let _ = tx.send(Event::AppReady { gen });
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
             }
         });
     }
@@ -573,7 +602,19 @@ impl Effects {
             }
             Effect::StopApp { gen } => {
                 if let Some(handle) = self.apps.get(&gen) {
-                    handle.request_stop();
+                    match &self.proxy {
+                        // The gate is closed already; requests the app has still to
+                        // answer are let through first.
+                        Some(proxy) => {
+                            let drained = proxy.drained(self.settings.run.stop_timeout);
+                            let handle = handle.clone();
+                            tokio::spawn(async move {
+                                drained.await;
+                                handle.request_stop();
+                            });
+                        }
+                        None => handle.request_stop(),
+                    }
                 }
             }
             Effect::Report(report) => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -35,9 +35,30 @@ pub enum Gate {
 /// The loop's side of the proxy.
 pub struct ProxyHandle {
     gate: watch::Sender<Gate>,
+    in_flight: Arc<InFlight>,
 }
 
 impl ProxyHandle {
+    /// A future that ends when no request sent to the app still waits for its answer
+    /// (or after `limit`): an app is stopped only then, so a swap fails no request.
+    pub fn drained(&self, limit: Duration) -> impl std::future::Future<Output = ()> + 'static {
+        let in_flight = self.in_flight.clone();
+        async move {
+            let _ = tokio::time::timeout(limit, async {
+                loop {
+                    let idle = in_flight.idle.notified();
+                    tokio::pin!(idle);
+                    idle.as_mut().enable();
+                    if in_flight.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return;
+                    }
+                    idle.await;
+                }
+            })
+            .await;
+        }
+    }
+
     pub fn set(&self, gate: Gate) {
         self.gate.send_if_modified(|current| {
             if *current == gate {
@@ -54,6 +75,7 @@ struct Shared {
     app: SocketAddr,
     timeout: Duration,
     gate: watch::Receiver<Gate>,
+    in_flight: Arc<InFlight>,
 }
 
 /// Serve `listener` and forward to `app`. Call from within the runtime.
@@ -65,15 +87,22 @@ pub fn start(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener).context("cannot serve the proxy")?;
     let (tx, rx) = watch::channel(Gate::Closed("building".into()));
+    let in_flight: Arc<InFlight> = Default::default();
     let shared = Arc::new(Shared {
         app,
         timeout,
         gate: rx,
+        in_flight: in_flight.clone(),
     });
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors, say: don't spin, try again shortly.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let shared = shared.clone();
@@ -86,7 +115,10 @@ pub fn start(
             });
         }
     });
-    Ok(ProxyHandle { gate: tx })
+    Ok(ProxyHandle {
+        gate: tx,
+        in_flight,
+    })
 }
 
 async fn handle(
@@ -95,34 +127,22 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let deadline = Instant::now() + shared.timeout;
     let mut gate = shared.gate.clone();
-    let mut client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
-    // Requests without a body can be sent again if the app went away under them.
-    let retryable = req.headers().get(hyper::header::CONTENT_LENGTH).is_none()
-        && req
-            .headers()
-            .get(hyper::header::TRANSFER_ENCODING)
-            .is_none()
-        && client_upgrade.is_none();
-    let (parts, body) = req.into_parts();
-    let mut body = Some(body);
-    loop {
+    let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    // Connect first: a request is sent only over a connection the app accepted, so one
+    // that finds no app (a crash, the gap of a swap) waits for the next one, unsent.
+    let (sender, in_flight) = loop {
         if let Err(reason) = wait_open(&mut gate, deadline).await {
             return Ok(unavailable(&reason));
         }
-        let mut again = Request::new(match body.take() {
-            Some(b) => b.boxed(),
-            None => Empty::new().map_err(|n| match n {}).boxed(),
-        });
-        *again.method_mut() = parts.method.clone();
-        *again.uri_mut() = parts.uri.clone();
-        *again.version_mut() = parts.version;
-        *again.headers_mut() = parts.headers.clone();
-        match forward(again, shared.app, client_upgrade.take()).await {
-            Ok(response) => return Ok(response),
-            Err(e) if retryable && Instant::now() < deadline => {
-                // The app went away between our look at the gate and the request (a
-                // crash, a swap): wait for the next one.
-                let _ = e;
+        // Counted before the gate is looked at again, so a swap waits for it (`drained`).
+        let in_flight = shared.in_flight.enter();
+        if *gate.borrow() != Gate::Open {
+            continue;
+        }
+        match connect(shared.app).await {
+            Ok(sender) => break (sender, in_flight),
+            Err(_) if Instant::now() < deadline => {
+                drop(in_flight);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => {
@@ -131,6 +151,39 @@ async fn handle(
                     shared.app
                 )))
             }
+        }
+    };
+    let response = send(sender, req.map(|b| b.boxed()), client_upgrade).await;
+    drop(in_flight);
+    // Once the app has the request it is never sent again: it may have acted on it.
+    Ok(response.unwrap_or_else(|e| unavailable(&format!("the app did not answer: {e}"))))
+}
+
+/// Requests sent to the app whose answer has not begun yet.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+}
+
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
         }
     }
 }
@@ -154,17 +207,23 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
     req.headers().contains_key(hyper::header::UPGRADE)
 }
 
-async fn forward(
-    req: Request<Body>,
-    app: SocketAddr,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-) -> Result<Response<Body>> {
+type Sender = hyper::client::conn::http1::SendRequest<Body>;
+
+async fn connect(app: SocketAddr) -> Result<Sender> {
     let stream = tokio::net::TcpStream::connect(app).await?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;
     tokio::spawn(conn.with_upgrades());
+    Ok(sender)
+}
+
+async fn send(
+    mut sender: Sender,
+    req: Request<Body>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<Body>> {
     let mut response = sender.send_request(req).await?;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {

@@ -63,28 +63,32 @@ impl Sockets {
             _ => Vec::new(),
         }
     }
+}
 
-    /// How to tell a new app is ready: `run.ready`, else a TCP connect to the app behind
-    /// the proxy, else an HTTP request to the first listen socket (any status: a TCP
-    /// connect would succeed at once on hotrun's own socket), else none.
-    pub fn probe(&self, settings: &Settings) -> Option<Probe> {
-        match &settings.run.ready {
-            Some(Ready::Tcp(addr)) => Some(Probe::Tcp(*addr)),
-            Some(Ready::Http(url)) => parse_url(url).map(|(addr, path)| Probe::Http {
-                addr,
-                path,
-                any_status: false,
+/// How to tell a new app is ready: `run.ready`, else a TCP connect to the app behind the
+/// proxy, else an HTTP request to the first listen socket (any status: a TCP connect
+/// would succeed at once on hotrun's own socket), else none.
+pub fn probe(
+    settings: &Settings,
+    listen: &[SocketAddr],
+    proxy_app: Option<SocketAddr>,
+) -> Option<Probe> {
+    match &settings.run.ready {
+        Some(Ready::Tcp(addr)) => Some(Probe::Tcp(*addr)),
+        Some(Ready::Http(url)) => parse_url(url).map(|(addr, path)| Probe::Http {
+            addr,
+            path,
+            any_status: false,
+        }),
+        None => match (proxy_app, listen.first()) {
+            (Some(app), _) => Some(Probe::Tcp(app)),
+            (None, Some(addr)) => Some(Probe::Http {
+                addr: *addr,
+                path: "/".into(),
+                any_status: true,
             }),
-            None => match (&self.proxy, self.listen.first()) {
-                (Some(p), _) => Some(Probe::Tcp(p.app)),
-                (None, Some(l)) => l.local_addr().ok().map(|addr| Probe::Http {
-                    addr,
-                    path: "/".into(),
-                    any_status: true,
-                }),
-                (None, None) => None,
-            },
-        }
+            (None, None) => None,
+        },
     }
 }
 

@@ -231,6 +231,15 @@ impl State {
 
     /// Why no app answers right now, in words for the proxy's 502 page.
     pub fn waiting_for(&self) -> String {
+        if self.quitting.is_some() {
+            return "hotrun is stopping".into();
+        }
+        if self.paused {
+            return "watching is paused (resume to build the latest changes)".into();
+        }
+        if let (App::Exited { status, .. }, Some(_)) = (&self.app, self.restart_at) {
+            return format!("the app exited with {status}; restarting it");
+        }
         if let LastBuild::Failed { diagnostics } = &self.last {
             if !matches!(self.build, Build::Running { .. }) {
                 let first = diagnostics

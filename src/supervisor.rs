@@ -372,16 +372,26 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
 /// # Safety
 /// Only in a single-threaded child between fork and exec.
 unsafe fn hand_over_sockets(listen_fds: &[RawFd], status_fd: RawFd) -> RawFd {
-    const HIGH: RawFd = 100;
+    let n = listen_fds.len() as RawFd;
     // SAFETY: see the function's contract.
     unsafe {
         // Move everything above the target range first, so no dup2 clobbers a source.
-        let status = libc::fcntl(status_fd, libc::F_DUPFD_CLOEXEC, HIGH);
-        let moved: Vec<RawFd> = listen_fds
-            .iter()
-            .map(|fd| libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, HIGH))
-            .collect();
-        let targets = 3..3 + listen_fds.len() as RawFd;
+        let above = 3 + n;
+        let status = libc::fcntl(status_fd, libc::F_DUPFD_CLOEXEC, above);
+        let fail = |what: &str| -> ! {
+            let message = format!("failed cannot pass the listening sockets: {what}\n");
+            libc::write(status, message.as_ptr().cast(), message.len());
+            libc::_exit(127)
+        };
+        let mut moved = Vec::with_capacity(listen_fds.len());
+        for fd in listen_fds {
+            let copy = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above);
+            if copy < 0 {
+                fail("out of file descriptors");
+            }
+            moved.push(copy);
+        }
+        let targets = 3..3 + n;
         for fd in listen_fds {
             if !targets.contains(fd) {
                 libc::close(*fd);
@@ -389,7 +399,9 @@ unsafe fn hand_over_sockets(listen_fds: &[RawFd], status_fd: RawFd) -> RawFd {
         }
         for (i, fd) in moved.iter().enumerate() {
             // dup2 leaves the new fd without close-on-exec: the app inherits it.
-            libc::dup2(*fd, 3 + i as RawFd);
+            if libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                fail("dup2 failed");
+            }
             libc::close(*fd);
         }
         std::env::set_var("LISTEN_FDS", listen_fds.len().to_string());

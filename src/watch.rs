@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use globset::{GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -461,6 +461,20 @@ impl WatchThread {
         let mut seen = HashSet::new();
         let mut changes = Changes::default();
         let mut forgotten: HashSet<PathBuf> = HashSet::new();
+        // Directories renamed into an ignored place (Cargo creates `target/` under a
+        // temporary name, then renames it): no source directory went away.
+        let mut moved_away: HashSet<PathBuf> = HashSet::new();
+        for event in batch.iter().flatten() {
+            if let (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [from, to]) =
+                (&event.kind, event.paths.as_slice())
+            {
+                if self.watched.contains(from) && self.filter.ignored(to, true) {
+                    self.watched.retain(|d| !d.starts_with(from));
+                    moved_away.insert(from.clone());
+                    moved_away.insert(to.clone());
+                }
+            }
+        }
         let native = matches!(self.backend, Some(Backend::Native(_)));
         let now = Instant::now();
         let mut rescan = false;
@@ -495,6 +509,9 @@ impl WatchThread {
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
             );
             for path in event.paths {
+                if moved_away.contains(&path) {
+                    continue;
+                }
                 if path
                     .parent()
                     .is_some_and(|p| self.file_root_parents.contains(p))

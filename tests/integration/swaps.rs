@@ -374,3 +374,28 @@ fn a_readiness_timeout_is_reported_not_a_hang() {
     let ready = h.wait("app_ready");
     assert!(ready["after_ms"].as_u64().unwrap() >= 300, "{ready}");
 }
+
+#[test]
+fn a_request_that_crashed_the_app_is_not_sent_again() {
+    let app = fixture("webapp");
+    let port = free_port();
+    let mut h = hotrun(app.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    // The app dies on this request: the client is told, at once.
+    let (status, page) = raw_get(port, "/exit").unwrap();
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("did not answer"), "{page}");
+    assert_eq!(h.wait("app_exited")["code"], 3);
+    edit(&app.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
+    h.wait("app_ready");
+    let mark = h.cursor();
+    assert_eq!(http_get(port).as_deref(), Some("v2"));
+    assert!(
+        !h.events_since(mark)
+            .iter()
+            .any(|e| e["event"] == "app_exited"),
+        "the new app was not crashed by a resent request"
+    );
+}
