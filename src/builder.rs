@@ -181,15 +181,18 @@ pub fn start(
             Project::Command => {
                 let mut diagnostics = Vec::new();
                 if !success {
+                    let found = locations(&transcript);
+                    // The whole output is kept; it counts as the error only when no
+                    // `path:line:col:` location says more precisely what went wrong.
                     diagnostics.push(Diagnostic {
-                        level: "error".into(),
+                        level: if found.is_empty() { "error" } else { "note" }.into(),
                         message: first_line(&transcript),
                         rendered: transcript.clone(),
                         file: None,
                         line: None,
                         column: None,
                     });
-                    diagnostics.extend(locations(&transcript));
+                    diagnostics.extend(found);
                 }
                 outcome(success, started, diagnostics, None)
             }

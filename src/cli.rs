@@ -9,6 +9,7 @@ const EXAMPLES: &str = "\
 Examples:
   hotrun                          build, run and watch the Cargo app here
   hotrun init                     write a commented .hotrun.toml with every default
+  hotrun init --from-air          convert a Go air project's .air.toml
   hotrun --release config         print the effective configuration
   hotrun -- --port 3000           arguments after -- go to the app, as with cargo run
   hotrun --bin api --release      pick the binary and profile like cargo run
@@ -143,6 +144,9 @@ pub enum Subcommand {
         /// Overwrite an existing .hotrun.toml.
         #[arg(long)]
         force: bool,
+        /// Convert a Go `air` configuration instead [default FILE: .air.toml].
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = ".air.toml")]
+        from_air: Option<PathBuf>,
     },
     /// Print the effective configuration (defaults, file and flags) as TOML.
     Config,

@@ -13,7 +13,7 @@ use crate::settings::Settings;
 /// Run `command`; errors are usage errors (exit code 2).
 pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
     match command {
-        Subcommand::Init { force } => {
+        Subcommand::Init { force, from_air } => {
             let path = std::env::current_dir()?.join(FILE_NAME);
             if path.exists() && !force {
                 bail!(
@@ -21,7 +21,21 @@ pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
                     path.display()
                 );
             }
-            std::fs::write(&path, reference::init_template())
+            let text = match from_air {
+                Some(air) => {
+                    let converted = crate::air::convert(air)?;
+                    // What is written must be what hotrun accepts.
+                    crate::config::parse(&path, converted.text.clone()).context(
+                        "the converted configuration does not load (please report this)",
+                    )?;
+                    for (key, why) in &converted.unmapped {
+                        eprintln!("hotrun: not carried over: {key}: {why}");
+                    }
+                    converted.text
+                }
+                None => reference::init_template(),
+            };
+            std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("hotrun: wrote {}", path.display());
         }

@@ -1,5 +1,6 @@
 //! hotrun: build, run, watch and swap a web app on every save.
 
+mod air;
 mod app;
 mod builder;
 mod cargo;

@@ -6,6 +6,7 @@ mod support;
 mod apps;
 mod clients;
 mod config;
+mod golang;
 mod output;
 mod panel;
 mod processes;

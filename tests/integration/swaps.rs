@@ -21,21 +21,21 @@ fn now_ms() -> u64 {
 
 /// One request: when it started and ended (unix ms) and what it got.
 #[derive(Debug, Clone)]
-struct Sample {
-    start: u64,
-    end: u64,
-    body: Option<String>,
+pub(crate) struct Sample {
+    pub start: u64,
+    pub end: u64,
+    pub body: Option<String>,
 }
 
 /// A client sending requests back to back until stopped.
-struct Hammer {
+pub(crate) struct Hammer {
     stop: Arc<AtomicBool>,
     samples: Arc<Mutex<Vec<Sample>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Hammer {
-    fn start(port: u16) -> Hammer {
+    pub(crate) fn start(port: u16) -> Hammer {
         let stop = Arc::new(AtomicBool::new(false));
         let samples: Arc<Mutex<Vec<Sample>>> = Default::default();
         let (s, out) = (stop.clone(), samples.clone());
@@ -58,7 +58,7 @@ impl Hammer {
         }
     }
 
-    fn finish(mut self) -> Vec<Sample> {
+    pub(crate) fn finish(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap();
         self.samples.lock().unwrap().clone()
@@ -92,11 +92,14 @@ fn three_swaps(h: &mut Hotrun, app: &TempDir, port: u16) -> Vec<(u64, u64)> {
     builds
 }
 
-fn ts(event: &Value) -> u64 {
+pub(crate) fn ts(event: &Value) -> u64 {
     event["ts_ms"].as_u64().unwrap()
 }
 
-fn assert_no_failures_and_no_wait_for_a_build(samples: &[Sample], builds: &[(u64, u64)]) {
+pub(crate) fn assert_no_failures_and_no_wait_for_a_build(
+    samples: &[Sample],
+    builds: &[(u64, u64)],
+) {
     assert!(
         samples.len() > 50,
         "the client made only {} requests",
