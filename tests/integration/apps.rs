@@ -204,3 +204,26 @@ fn saves_during_a_build_cancel_it_and_the_last_save_wins() {
     );
     assert_no_zombies(&h);
 }
+
+#[test]
+fn build_before_commands_run_first_and_their_failure_fails_the_build() {
+    let dir = command_project(
+        "[build]\nbefore = [\"echo generated > gen.txt\", \"test -f allow.txt\"]\ncmd = \"cat gen.txt\"\noutputs = [\"gen.txt\"]\n[run]\ncmd = \"sleep 1000\"\n",
+    );
+    let mut h = hotrun(dir.path()).start();
+    let failed = h.wait("build_finished");
+    assert_eq!(
+        failed["ok"], false,
+        "a failing `before` command fails the build: {failed}"
+    );
+    assert!(
+        dir.path().join("gen.txt").exists(),
+        "the first `before` command ran"
+    );
+    write(&dir.path().join("allow.txt"), "yes");
+    h.wait_for("output", |e| {
+        e["stream"] == "build" && e["line"] == "generated"
+    });
+    assert_eq!(h.wait("build_finished")["ok"], true);
+    h.wait("app_started");
+}
