@@ -127,8 +127,17 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         }
         None => None,
     };
+    let restart_files = settings
+        .run
+        .env_files
+        .iter()
+        .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
+        .collect();
+    // Assets stay build inputs (or `other`) until browsers can be told to reload.
+    let assets = globset::GlobSet::empty();
     let classifier = Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
-        .with_config_file(config_file);
+        .with_config_file(config_file)
+        .with_kinds(settings.watch.restart.set.clone(), restart_files, assets);
     Ok(Prepared {
         options: options(&settings),
         settings: Arc::new(settings),
@@ -627,6 +636,10 @@ impl Effects {
             // Handled by the loop, which owns what a reload replaces.
             Effect::ReloadConfig => {}
             Effect::Probe { gen } => self.probe(gen),
+            // The seam for the browser hub (brief §3), which is not built yet: until it
+            // is, asset and stylesheet changes are not classified as such (see
+            // `prepare`), so nothing reaches here.
+            Effect::Browser(_) => {}
             Effect::Ui(UiAction::Clear) => self.printer.clear(),
             Effect::Ui(UiAction::Redraw) => {}
             Effect::Ui(UiAction::Open) => {

@@ -31,6 +31,11 @@ pub struct Classifier {
     rebuild: GlobSet,
     /// `.hotrun.toml`, which is read again rather than built.
     config_file: Option<PathBuf>,
+    /// `watch.restart` globs and the `run.env_file`s: restart the app, no build.
+    restart: GlobSet,
+    restart_files: Vec<PathBuf>,
+    /// `watch.assets` globs: the browser reloads (or swaps a stylesheet), no build.
+    assets: GlobSet,
     /// Files (and directories) the last successful build read.
     dep_files: HashSet<PathBuf>,
     dep_dirs: Vec<PathBuf>,
@@ -43,9 +48,25 @@ impl Classifier {
             inputs,
             rebuild,
             config_file: None,
+            restart: GlobSet::empty(),
+            restart_files: Vec::new(),
+            assets: GlobSet::empty(),
             dep_files: HashSet::new(),
             dep_dirs: Vec::new(),
         }
+    }
+
+    /// Restart-only files (globs, and exact paths such as the env files) and assets.
+    pub fn with_kinds(
+        mut self,
+        restart: GlobSet,
+        restart_files: Vec<PathBuf>,
+        assets: GlobSet,
+    ) -> Classifier {
+        self.restart = restart;
+        self.restart_files = restart_files;
+        self.assets = assets;
+        self
     }
 
     pub fn with_config_file(mut self, file: Option<PathBuf>) -> Classifier {
@@ -77,10 +98,27 @@ impl Classifier {
         if self.rebuild.is_match(rel) {
             return ChangeKind::Build;
         }
+        if self.restart.is_match(rel) || self.restart_files.iter().any(|f| f == path) {
+            return ChangeKind::Restart;
+        }
+        let asset = || {
+            if !self.assets.is_match(rel) {
+                ChangeKind::Other
+            } else if rel.extension().is_some_and(|e| e == "css") {
+                ChangeKind::Css
+            } else {
+                ChangeKind::Asset
+            }
+        };
         match &self.inputs {
             Inputs::Command { include } => match include {
-                Some(globs) if !globs.is_match(rel) => ChangeKind::Other,
-                _ => ChangeKind::Build,
+                Some(globs) if globs.is_match(rel) => ChangeKind::Build,
+                Some(_) => asset(),
+                // Every file not an asset is a build input.
+                None => match asset() {
+                    ChangeKind::Other => ChangeKind::Build,
+                    kind => kind,
+                },
             },
             Inputs::Cargo { packages, example } => {
                 if self.dep_files.contains(path)
@@ -88,9 +126,12 @@ impl Classifier {
                 {
                     return ChangeKind::Build;
                 }
-                in_package(packages, path, last_failed, |rel| {
+                match in_package(packages, path, last_failed, |rel| {
                     cargo_input(rel, *example)
-                })
+                }) {
+                    ChangeKind::Other => asset(),
+                    kind => kind,
+                }
             }
         }
     }
@@ -275,6 +316,41 @@ mod tests {
         assert_eq!(
             c.classify_removed_dir(Path::new("/elsewhere"), false),
             ChangeKind::Other
+        );
+    }
+
+    fn globs(patterns: &[&str]) -> GlobSet {
+        let mut b = GlobSetBuilder::new();
+        for p in patterns {
+            for g in crate::settings::expand_glob(p) {
+                b.add(crate::settings::build_glob(&g).unwrap());
+            }
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn restart_only_files_assets_and_stylesheets() {
+        let c = cargo(false).with_kinds(
+            globs(&[".env*"]),
+            vec![PathBuf::from("/ws/config/app.env")],
+            globs(crate::settings::DEFAULT_ASSETS),
+        );
+        let kind = |p: &str| c.classify(Path::new(p), false);
+        assert_eq!(kind("/ws/.env"), ChangeKind::Restart);
+        assert_eq!(kind("/ws/.env.local"), ChangeKind::Restart);
+        assert_eq!(kind("/ws/config/app.env"), ChangeKind::Restart);
+        assert_eq!(kind("/ws/static/app.js"), ChangeKind::Asset);
+        assert_eq!(kind("/ws/templates/index.html"), ChangeKind::Asset);
+        assert_eq!(kind("/ws/static/site.css"), ChangeKind::Css);
+        assert_eq!(kind("/ws/src/main.rs"), ChangeKind::Build);
+        assert_eq!(kind("/ws/README.md"), ChangeKind::Other);
+        // A template the build reads (include_str!) is a build input, not an asset.
+        let mut c = c;
+        c.set_dep_info(&[PathBuf::from("/ws/templates/index.html")], &[]);
+        assert_eq!(
+            c.classify(Path::new("/ws/templates/index.html"), false),
+            ChangeKind::Build
         );
     }
 

@@ -178,9 +178,24 @@ impl BuildOutcome {
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Build,
+    /// Restart the app without building (`.env`, `watch.restart`).
+    Restart,
+    /// The browser reloads, no build (`watch.assets`).
+    Asset,
+    /// A stylesheet: the browser swaps it in place.
+    Css,
     /// hotrun's own config file.
     Config,
     Other,
+}
+
+/// A message for the open browser tabs (brief §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Browser {
+    /// An asset changed: reload.
+    Reload { path: PathBuf },
+    /// A stylesheet changed: swap it in place.
+    Css { path: PathBuf },
 }
 
 /// Something for the user interface to show; each maps to one json event.
@@ -254,6 +269,8 @@ pub enum Effect {
     ReloadConfig,
     /// Clear the screen, open the browser, redraw.
     Ui(UiAction),
+    /// Tell the open browser tabs something.
+    Browser(Browser),
     Report(Report),
     Exit(i32),
 }

@@ -442,9 +442,7 @@ fn resolve(
     if assets.patterns != DEFAULT_ASSETS {
         unused.push("watch.assets");
     }
-    if restart.patterns != DEFAULT_RESTART {
-        unused.push("watch.restart");
-    }
+
     let rebuild = compile_globs(file, "watch.rebuild", w.rebuild.as_deref(), &[], &[])?;
     let watch = WatchSettings {
         paths,

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::classify::Classifier;
 use crate::event::{
-    BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus, Report,
-    Stream,
+    Browser, BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus,
+    Report, Stream,
 };
 
 /// What to do with a build input that changes while a build runs.
@@ -385,9 +385,7 @@ impl State {
             return;
         }
         let last_failed = matches!(self.last, LastBuild::Failed { .. });
-        let mut build = BTreeSet::new();
-        let mut other = Vec::new();
-        let mut config = Vec::new();
+        let mut by_kind: std::collections::BTreeMap<ChangeKind, Vec<PathBuf>> = Default::default();
         let files = files.into_iter().map(|f| (f, false));
         let dirs = removed_dirs.into_iter().map(|d| (d, true));
         for (path, dir) in files.chain(dirs) {
@@ -396,43 +394,45 @@ impl State {
             } else {
                 self.classifier.classify(&path, last_failed)
             };
-            match kind {
-                ChangeKind::Build => {
-                    build.insert(path);
-                }
-                ChangeKind::Other => other.push(path),
-                ChangeKind::Config => config.push(path),
-            }
+            by_kind.entry(kind).or_default().push(path);
         }
-        if !config.is_empty() {
+        for (kind, paths) in &by_kind {
             fx.push(Effect::Report(Report::Change {
-                paths: config,
-                kind: ChangeKind::Config,
+                paths: paths.clone(),
+                kind: *kind,
             }));
+        }
+        if by_kind.contains_key(&ChangeKind::Config) {
             fx.push(Effect::ReloadConfig);
         }
-        if !build.is_empty() {
-            fx.push(Effect::Report(Report::Change {
-                paths: build.iter().cloned().collect(),
-                kind: ChangeKind::Build,
-            }));
-        }
-        if !other.is_empty() {
-            fx.push(Effect::Report(Report::Change {
-                paths: other,
-                kind: ChangeKind::Other,
-            }));
-        }
-        if build.is_empty() {
-            return;
-        }
         if self.paused {
-            self.paused_files
-                .get_or_insert_with(BTreeSet::new)
-                .extend(build);
+            if let Some(build) = by_kind.remove(&ChangeKind::Build) {
+                self.paused_files
+                    .get_or_insert_with(BTreeSet::new)
+                    .extend(build);
+            }
             return;
         }
-        self.on_build_input(build, now, fx);
+        // Assets and stylesheets go to the browser at once: no settle window, no build.
+        if let Some(css) = by_kind.get(&ChangeKind::Css) {
+            for path in css {
+                fx.push(Effect::Browser(Browser::Css { path: path.clone() }));
+            }
+        }
+        if let Some(asset) = by_kind.get(&ChangeKind::Asset) {
+            fx.push(Effect::Browser(Browser::Reload {
+                path: asset[0].clone(),
+            }));
+        }
+        // `.env` and the like: the app restarts with them, without a build.
+        if by_kind.contains_key(&ChangeKind::Restart) && self.runnable.is_some() {
+            self.restart_at = None;
+            self.running = None;
+            self.swap(now, fx);
+        }
+        if let Some(build) = by_kind.remove(&ChangeKind::Build) {
+            self.on_build_input(build.into_iter().collect(), now, fx);
+        }
     }
 
     fn on_build_input(&mut self, files: BTreeSet<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {

@@ -242,6 +242,9 @@ impl Printer {
                 }
                 let kind = match kind {
                     ChangeKind::Build => "build input",
+                    ChangeKind::Restart => "restarts the app",
+                    ChangeKind::Asset => "asset: browsers reload",
+                    ChangeKind::Css => "stylesheet: browsers swap it",
                     ChangeKind::Config => "config file",
                     ChangeKind::Other => "ignored (not a build input)",
                 };

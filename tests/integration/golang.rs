@@ -81,6 +81,7 @@ fn a_go_app_behind_the_proxy_and_with_socket_passing_never_fails_a_request() {
             builds.push((ts(&started), ts(&finished)));
         }
         let samples = hammer.finish();
+        eprintln!("mode {mode}: {} requests", samples.len());
         assert_no_failures_and_no_wait_for_a_build(&samples, &builds);
     }
 }

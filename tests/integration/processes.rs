@@ -216,3 +216,27 @@ fn losing_its_output_stops_hotrun_and_the_app() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn an_env_file_edit_restarts_the_app_with_it_and_builds_nothing() {
+    let dir = project(
+        r#"echo "greeting $GREETING"; sleep 1000"#,
+        "env_file = \".env\"\n",
+    );
+    write(&dir.path().join(".env"), "GREETING=hello\n");
+    let mut h = hotrun(dir.path()).start();
+    h.wait_for("output", |e| e["line"] == "greeting hello");
+    let mark = h.cursor();
+    write(&dir.path().join(".env"), "GREETING=bonjour\n");
+    let change = h.wait("change");
+    assert_eq!(change["kind"], "restart", "{change}");
+    h.wait_for("output", |e| e["line"] == "greeting bonjour");
+    let since = h.events_since(mark);
+    assert!(
+        !since.iter().any(|e| e["event"] == "build_started"),
+        "no build: {since:?}"
+    );
+    assert!(since
+        .iter()
+        .any(|e| e["event"] == "app_exited" && e["requested"] == true));
+}
