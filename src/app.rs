@@ -22,6 +22,7 @@ use crate::event::{
 use crate::lines::LineReader;
 use crate::proxy::{self, Gate, ProxyHandle};
 use crate::reference;
+use crate::reload::{self, Guard, Hub};
 use crate::runner::{self, StdinSlot};
 use crate::serve::{Probe, Sockets};
 use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
@@ -133,11 +134,13 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         .iter()
         .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
         .collect();
-    // Assets stay build inputs (or `other`) until browsers can be told to reload.
-    let assets = globset::GlobSet::empty();
     let classifier = Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
         .with_config_file(config_file)
-        .with_kinds(settings.watch.restart.set.clone(), restart_files, assets);
+        .with_kinds(
+            settings.watch.restart.set.clone(),
+            restart_files,
+            settings.watch.assets.set.clone(),
+        );
     Ok(Prepared {
         options: options(&settings),
         settings: Arc::new(settings),
@@ -245,11 +248,37 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let Sockets {
         listen: listeners,
         proxy: proxy_sockets,
+        reload: reload_socket,
     } = sockets;
+    let hub = settings
+        .reload
+        .enabled
+        .then(|| Arc::new(Hub::new(&settings.root)));
+    let guard = |proxy| Guard {
+        hosts: settings.reload.hosts.clone(),
+        origins: settings.reload.origins.clone(),
+        proxy,
+    };
     let proxy = match (&settings.proxy, proxy_sockets) {
-        (Some(p), Some(bound)) => Some(proxy::start(bound.listener, bound.app, p.timeout)?),
+        (Some(p), Some(bound)) => {
+            let reload = hub.clone().map(|hub| (hub, guard(true)));
+            Some(proxy::start(bound.listener, bound.app, p.timeout, reload)?)
+        }
         _ => None,
     };
+    let mut reload_url = None;
+    let mut reload_moved = None;
+    if let (Some(hub), Some(socket)) = (&hub, reload_socket) {
+        let addr = socket.listener.local_addr()?;
+        if socket.moved {
+            reload_moved = Some(format!(
+                "reload.listen {} is taken by another hotrun: serving browser reload on {addr}",
+                settings.reload.listen
+            ));
+        }
+        reload_url = Some(format!("http://{addr}{}", reload::SCRIPT_PATH));
+        reload::serve(socket.listener, hub.clone(), guard(false))?;
+    }
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
         listen_fds,
@@ -263,7 +292,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         printer: Printer::new(
             settings.ui.clone(),
             settings.root.clone(),
-            panel_info(&settings),
+            panel_info(&settings, reload_url.as_deref()),
         )
         .context("cannot set up the terminal")?,
         settings,
@@ -272,16 +301,14 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         builds: HashMap::new(),
         apps: HashMap::new(),
         stdin_slot,
+        hub,
+        reload_url,
     };
-    if let Some(file) = &effects.settings.config_file {
-        let message = format!("config: {}", file.display());
+    if let Some(message) = reload_moved {
         effects.perform(Effect::Report(Report::Info { message }));
     }
-    if !effects.settings.unused.is_empty() {
-        let message = format!(
-            "set but not acted on by this version of hotrun yet: {}",
-            effects.settings.unused.join(", ")
-        );
+    if let Some(file) = &effects.settings.config_file {
+        let message = format!("config: {}", file.display());
         effects.perform(Effect::Report(Report::Info { message }));
     }
     loop {
@@ -322,7 +349,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
                     retiring: &mut retiring,
                     watched: &mut watched,
                 };
-                if let Some(applied) = reload(&cli, &mut effects, live) {
+                if let Some(applied) = reload_config(&cli, &mut effects, live) {
                     queue.extend(state.update(applied, Instant::now()));
                     effects.set_gate(&state);
                 }
@@ -347,7 +374,7 @@ async fn tick(clock: &mut Option<tokio::time::Interval>) {
 }
 
 /// The addresses the panel shows, most public first (`o` opens the first).
-fn panel_info(settings: &Settings) -> crate::ui::panel::PanelInfo {
+fn panel_info(settings: &Settings, reload_url: Option<&str>) -> crate::ui::panel::PanelInfo {
     let mut urls = Vec::new();
     if let Some(proxy) = &settings.proxy {
         urls.push(("proxy", format!("http://{}", proxy.listen)));
@@ -357,6 +384,9 @@ fn panel_info(settings: &Settings) -> crate::ui::panel::PanelInfo {
     }
     if let Some(crate::settings::Ready::Http(url)) = &settings.run.ready {
         urls.push(("app", url.clone()));
+    }
+    if let Some(url) = reload_url {
+        urls.push(("reload", url.to_string()));
     }
     crate::ui::panel::PanelInfo {
         urls,
@@ -375,7 +405,7 @@ struct Live<'a> {
 
 /// Read `.hotrun.toml` again and apply what changed. An invalid file is reported and
 /// the old settings kept. Returns the event that tells the state what to redo.
-fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
+fn reload_config(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     let old = effects.settings.clone();
     let new = match Settings::load(cli).and_then(|s| prepare(s, cli.clone())) {
         Ok(new) => new,
@@ -459,9 +489,10 @@ fn reload(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Event> {
     settings.reload.listen = old.reload.listen;
     // The output mode was chosen at start (stdin is wired to it).
     settings.ui.mode = old.ui.mode;
-    effects
-        .printer
-        .reconfigure(settings.ui.clone(), panel_info(&settings));
+    effects.printer.reconfigure(
+        settings.ui.clone(),
+        panel_info(&settings, effects.reload_url.as_deref()),
+    );
     effects.probe = probe;
     effects.settings = Arc::new(settings);
     effects.project = new.project;
@@ -504,6 +535,10 @@ struct Effects {
     /// App generation → its helper.
     apps: HashMap<u64, Handle>,
     stdin_slot: Option<StdinSlot>,
+    /// The open browser tabs (`reload.enabled`).
+    hub: Option<Arc<Hub>>,
+    /// Where the reload script is served without the proxy.
+    reload_url: Option<String>,
 }
 
 impl Effects {
@@ -636,10 +671,13 @@ impl Effects {
             // Handled by the loop, which owns what a reload replaces.
             Effect::ReloadConfig => {}
             Effect::Probe { gen } => self.probe(gen),
-            // The seam for the browser hub (brief §3), which is not built yet: until it
-            // is, asset and stylesheet changes are not classified as such (see
-            // `prepare`), so nothing reaches here.
-            Effect::Browser(_) => {}
+            Effect::Browser(message) => {
+                if let Some(hub) = &self.hub {
+                    let clients = hub.send(&message);
+                    let kind = message.kind();
+                    return self.perform(Effect::Report(Report::ReloadSent { kind, clients }));
+                }
+            }
             Effect::Ui(UiAction::Clear) => self.printer.clear(),
             Effect::Ui(UiAction::Redraw) => {}
             Effect::Ui(UiAction::Open) => {

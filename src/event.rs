@@ -192,10 +192,35 @@ pub enum ChangeKind {
 /// A message for the open browser tabs (brief §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Browser {
+    /// A build started.
+    Building { files: Vec<PathBuf> },
+    /// A new app is live and answers: reload.
+    Compiled,
+    /// A build succeeded without changing the binary: clear the overlay.
+    Ok,
+    /// A build failed: show its diagnostics over the page.
+    Error { diagnostics: Vec<Diagnostic> },
+    /// The app stopped by itself.
+    Exited { status: ExitStatus },
     /// An asset changed: reload.
     Reload { path: PathBuf },
     /// A stylesheet changed: swap it in place.
     Css { path: PathBuf },
+}
+
+impl Browser {
+    /// The message's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Browser::Building { .. } => "building",
+            Browser::Compiled => "compiled",
+            Browser::Ok => "ok",
+            Browser::Error { .. } => "error",
+            Browser::Exited { .. } => "exited",
+            Browser::Reload { .. } => "reload",
+            Browser::Css { .. } => "css",
+        }
+    }
 }
 
 /// Something for the user interface to show; each maps to one json event.
@@ -231,6 +256,11 @@ pub enum Report {
     Output {
         stream: Stream,
         line: String,
+    },
+    /// A message went to the open browser tabs.
+    ReloadSent {
+        kind: &'static str,
+        clients: usize,
     },
     /// A run-time problem worth a line (json `error`).
     Error {

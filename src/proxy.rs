@@ -23,7 +23,16 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+use crate::inject;
+use crate::reload::{self, Guard, Hub};
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Browser reload on the proxy's origin: the hub and who may connect to it.
+pub type Reload = (Arc<Hub>, Guard);
+
+/// Larger documents with a known length are streamed without the reload script.
+const INJECT_MAX: u64 = 16 << 20;
 
 /// Whether the app answers; if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +83,7 @@ impl ProxyHandle {
 struct Shared {
     app: SocketAddr,
     timeout: Duration,
+    reload: Option<Reload>,
     gate: watch::Receiver<Gate>,
     in_flight: Arc<InFlight>,
 }
@@ -83,6 +93,7 @@ pub fn start(
     listener: std::net::TcpListener,
     app: SocketAddr,
     timeout: Duration,
+    reload: Option<Reload>,
 ) -> Result<ProxyHandle> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener).context("cannot serve the proxy")?;
@@ -91,6 +102,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         app,
         timeout,
+        reload,
         gate: rx,
         in_flight: in_flight.clone(),
     });
@@ -125,14 +137,28 @@ async fn handle(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
+    if let Some((hub, guard)) = &shared.reload {
+        if req.uri().path().starts_with(reload::PREFIX) {
+            return Ok(reload::respond(req, hub, guard));
+        }
+    }
     let deadline = Instant::now() + shared.timeout;
     let mut gate = shared.gate.clone();
+    let inject = shared.reload.is_some();
+    if inject && is_document_request(&req) {
+        // The answer is read to add the reload script: ask for it uncompressed.
+        req.headers_mut().insert(
+            hyper::header::ACCEPT_ENCODING,
+            hyper::header::HeaderValue::from_static("identity"),
+        );
+    }
+    let head_request = req.method() == hyper::Method::HEAD;
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     // Connect first: a request is sent only over a connection the app accepted, so one
     // that finds no app (a crash, the gap of a swap) waits for the next one, unsent.
     let (sender, in_flight) = loop {
         if let Err(reason) = wait_open(&mut gate, deadline).await {
-            return Ok(unavailable(&reason));
+            return Ok(unavailable(&reason, inject));
         }
         // Counted before the gate is looked at again, so a swap waits for it (`drained`).
         let in_flight = shared.in_flight.enter();
@@ -146,17 +172,21 @@ async fn handle(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => {
-                return Ok(unavailable(&format!(
-                    "cannot reach the app at {}: {e}",
-                    shared.app
-                )))
+                return Ok(unavailable(
+                    &format!("cannot reach the app at {}: {e}", shared.app),
+                    inject,
+                ))
             }
         }
     };
     let response = send(sender, req.map(|b| b.boxed()), client_upgrade).await;
     drop(in_flight);
     // Once the app has the request it is never sent again: it may have acted on it.
-    Ok(response.unwrap_or_else(|e| unavailable(&format!("the app did not answer: {e}"))))
+    Ok(match response {
+        Ok(response) if inject && !head_request => inject_script(response).await,
+        Ok(response) => response,
+        Err(e) => unavailable(&format!("the app did not answer: {e}"), inject),
+    })
 }
 
 /// Requests sent to the app whose answer has not begun yet.
@@ -239,27 +269,175 @@ async fn send(
             });
         }
     }
-    Ok(transform(response.map(|b| b.boxed())))
+    Ok(response.map(|b| b.boxed()))
 }
 
-/// The one place a response from the app can be changed on its way to the browser:
-/// where the browser-reload script will be injected into HTML documents. Today every
-/// response passes unchanged.
-fn transform(response: Response<Body>) -> Response<Body> {
-    response
+/// Whether the browser asks for a page to show (not a fetch, an image or a script).
+fn is_document_request<B>(req: &Request<B>) -> bool {
+    if req.method() != hyper::Method::GET {
+        return false;
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    match header("sec-fetch-dest") {
+        "" => header("accept").contains("text/html"),
+        dest => dest == "document" || dest == "iframe",
+    }
 }
 
-/// The 502 page: what hotrun is doing instead of serving.
-fn unavailable(reason: &str) -> Response<Body> {
+/// The one place a response from the app is changed on its way to the browser: the
+/// reload script goes into HTML documents (brief §3, Injection). Everything else —
+/// fragments, other types, encodings hotrun cannot read — passes unchanged.
+async fn inject_script(response: Response<Body>) -> Response<Body> {
+    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+    let headers = response.headers();
+    let html = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(inject::is_html);
+    let no_body = matches!(response.status().as_u16(), 100..=199 | 204 | 304);
+    let encoding = headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let decoder = match encoding.as_deref() {
+        None | Some("identity") => Some(Decoder::None),
+        Some("gzip" | "x-gzip") => Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new()))),
+        Some("deflate") => Some(Decoder::Deflate(
+            flate2::write::ZlibDecoder::new(Vec::new()),
+        )),
+        Some(_) => None,
+    };
+    let (Some(mut decoder), true, false) = (decoder, html, no_body) else {
+        return response;
+    };
+    let nonce = headers
+        .get(CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(inject::csp_nonce);
+    let tag = inject::script_tag(nonce.as_deref());
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(CONTENT_ENCODING);
+    parts.headers.remove(CONTENT_LENGTH);
+    match length {
+        // A body of known length is read whole and sent with its new length.
+        Some(length) if length <= INJECT_MAX => {
+            let Ok(collected) = body.collect().await else {
+                return unavailable("the app's answer broke off", true);
+            };
+            let mut bytes = decoder.feed(&collected.to_bytes());
+            bytes.extend(decoder.finish());
+            let bytes = inject::inject_all(&tag, &bytes).unwrap_or(bytes);
+            parts.headers.insert(
+                CONTENT_LENGTH,
+                hyper::header::HeaderValue::from(bytes.len()),
+            );
+            Response::from_parts(parts, full(bytes))
+        }
+        // Streamed (chunked) answers stay streamed, the script added on the way.
+        _ => {
+            let injector = inject::Injector::new(tag);
+            let stream =
+                futures_util::stream::unfold(Some((body, injector, decoder)), |state| async move {
+                    let (mut body, mut injector, mut decoder) = state?;
+                    loop {
+                        match body.frame().await {
+                            Some(Ok(frame)) => match frame.into_data() {
+                                Ok(data) => {
+                                    let out = injector.push(&decoder.feed(&data));
+                                    if !out.is_empty() {
+                                        let frame = hyper::body::Frame::data(Bytes::from(out));
+                                        return Some((Ok(frame), Some((body, injector, decoder))));
+                                    }
+                                }
+                                Err(frame) => {
+                                    return Some((Ok(frame), Some((body, injector, decoder))))
+                                }
+                            },
+                            Some(Err(e)) => return Some((Err(e), None)),
+                            None => {
+                                let mut out = injector.push(&decoder.finish());
+                                out.extend(injector.finish());
+                                let frame = hyper::body::Frame::data(Bytes::from(out));
+                                return Some((Ok(frame), None));
+                            }
+                        }
+                    }
+                });
+            Response::from_parts(parts, http_body_util::StreamBody::new(stream).boxed())
+        }
+    }
+}
+
+/// Undoes the `Content-Encoding` of an HTML answer, chunk by chunk.
+enum Decoder {
+    None,
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+impl Decoder {
+    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        match self {
+            Decoder::None => data.to_vec(),
+            // A corrupt stream yields what was decoded so far.
+            Decoder::Gzip(d) => {
+                let _ = d.write_all(data);
+                std::mem::take(d.get_mut())
+            }
+            Decoder::Deflate(d) => {
+                let _ = d.write_all(data);
+                std::mem::take(d.get_mut())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        match self {
+            Decoder::None => Vec::new(),
+            Decoder::Gzip(d) => {
+                let _ = d.try_finish();
+                std::mem::take(d.get_mut())
+            }
+            Decoder::Deflate(d) => {
+                let _ = d.try_finish();
+                std::mem::take(d.get_mut())
+            }
+        }
+    }
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|n| match n {}).boxed()
+}
+
+/// The 502 page: what hotrun is doing instead of serving. With browser reload it
+/// carries the reload script (which reloads once the app is up, or shows the build's
+/// errors); without, it refreshes itself every two seconds.
+fn unavailable(reason: &str, reload: bool) -> Response<Body> {
     let text = escape(reason);
+    let refresh = if reload {
+        String::from_utf8_lossy(&inject::script_tag(None)).into_owned()
+    } else {
+        "<meta http-equiv=\"refresh\" content=\"2\">".into()
+    };
     let page = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>hotrun: {text}</title>\
-         <meta http-equiv=\"refresh\" content=\"2\"></head>\
+         {refresh}</head>\
          <body style=\"font-family: system-ui, sans-serif; margin: 3em\">\
          <h1>No app is answering</h1><p>hotrun: {text}.</p>\
          <p>This page reloads by itself.</p></body></html>\n"
     );
-    let mut response = Response::new(Full::new(Bytes::from(page)).map_err(|n| match n {}).boxed());
+    let mut response = Response::new(full(page));
     *response.status_mut() = StatusCode::BAD_GATEWAY;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

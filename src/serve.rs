@@ -15,6 +15,14 @@ use crate::settings::{Ready, Settings};
 pub struct Sockets {
     pub listen: Vec<TcpListener>,
     pub proxy: Option<ProxySockets>,
+    /// The browser-reload server's own socket (without the proxy).
+    pub reload: Option<ReloadSocket>,
+}
+
+pub struct ReloadSocket {
+    pub listener: TcpListener,
+    /// `reload.listen` was taken by another hotrun: this is the next free port.
+    pub moved: bool,
 }
 
 pub struct ProxySockets {
@@ -49,7 +57,19 @@ impl Sockets {
             }
             None => None,
         };
-        Ok(Sockets { listen, proxy })
+        let reload = match (settings.reload.enabled, &proxy) {
+            (true, None) => {
+                let (listener, moved) = crate::reload::bind(settings.reload.listen)?;
+                Some(ReloadSocket { listener, moved })
+            }
+            // With the proxy, the reload script and websocket are on its origin.
+            _ => None,
+        };
+        Ok(Sockets {
+            listen,
+            proxy,
+            reload,
+        })
     }
 
     pub fn listen_fds(&self) -> Vec<RawFd> {

@@ -65,8 +65,6 @@ pub struct Settings {
     pub reload: ReloadSettings,
     pub ui: UiSettings,
     pub exit_after_builds: Option<u32>,
-    /// Keys that were set but that this version does not act on yet.
-    pub unused: Vec<&'static str>,
 }
 
 /// Compiled globs and the patterns they came from (to print them back).
@@ -228,7 +226,6 @@ fn resolve(
     let file = loaded.as_ref().unwrap_or(&empty);
     let fc = &file.config;
     let (b, r, w, u) = (&fc.build, &fc.run, &fc.watch, &fc.ui);
-    let mut unused: Vec<&'static str> = Vec::new();
 
     let build_cmd = cli.project.build_cmd.clone().or_else(|| b.cmd.clone());
     let run_cmd = cli.project.run_cmd.clone().or_else(|| r.cmd.clone());
@@ -439,9 +436,6 @@ fn resolve(
         &[],
         DEFAULT_RESTART,
     )?;
-    if assets.patterns != DEFAULT_ASSETS {
-        unused.push("watch.assets");
-    }
 
     let rebuild = compile_globs(file, "watch.rebuild", w.rebuild.as_deref(), &[], &[])?;
     let watch = WatchSettings {
@@ -499,13 +493,6 @@ fn resolve(
         hosts: rl.hosts.clone().unwrap_or_default(),
         origins: rl.origins.clone().unwrap_or_default(),
     };
-    let default_listen = parse_address(DEFAULT_RELOAD_LISTEN).ok();
-    if Some(reload.listen) != default_listen
-        || !reload.hosts.is_empty()
-        || !reload.origins.is_empty()
-    {
-        unused.push("reload");
-    }
 
     let requested_color = cli.output.color.or(u.color).unwrap_or(ColorChoice::Auto);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -543,7 +530,6 @@ fn resolve(
             verbose: cli.output.verbose,
         },
         exit_after_builds: cli.exit_after_builds,
-        unused,
     })
 }
 

@@ -348,6 +348,7 @@ impl State {
                         fx.push(Effect::Report(Report::AppReady {
                             after: now.saturating_duration_since(since),
                         }));
+                        fx.push(Effect::Browser(Browser::Compiled));
                     }
                 }
             }
@@ -514,6 +515,7 @@ impl State {
                 fx.push(Effect::Report(Report::AppReady {
                     after: now.saturating_duration_since(since),
                 }));
+                fx.push(Effect::Browser(Browser::Compiled));
             }
         }
         if let Some(at) = self.restart_at {
@@ -538,6 +540,9 @@ impl State {
             id,
             files: files.clone(),
         });
+        fx.push(Effect::Browser(Browser::Building {
+            files: files.clone(),
+        }));
         self.build = Build::Running {
             id,
             started: now,
@@ -586,6 +591,9 @@ impl State {
         }));
         if !outcome.ok {
             // A failed build is a state, never a reason to touch the running app.
+            fx.push(Effect::Browser(Browser::Error {
+                diagnostics: outcome.diagnostics.clone(),
+            }));
             self.last = LastBuild::Failed {
                 diagnostics: outcome.diagnostics,
             };
@@ -612,6 +620,7 @@ impl State {
             App::Starting { gen, .. } | App::Ready { gen, .. } => {
                 if new.is_some() && new == self.running {
                     fx.push(info("binary unchanged: the app keeps running"));
+                    fx.push(Effect::Browser(Browser::Ok));
                     return;
                 }
                 let gen = *gen;
@@ -678,6 +687,7 @@ impl State {
                     status,
                     requested: false,
                 }));
+                fx.push(Effect::Browser(Browser::Exited { status }));
                 self.app = App::Exited { status, at: now };
                 let again = match self.options.restart {
                     RestartPolicy::Never => false,

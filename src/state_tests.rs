@@ -218,9 +218,20 @@ fn has_report(fx: &[Effect], wanted: impl Fn(&Report) -> bool) -> bool {
 }
 
 /// The effects that make something happen (everything but reports).
+/// What the loop must do to processes and files (reports and browser messages aside).
 fn actions(fx: &[Effect]) -> Vec<&Effect> {
     fx.iter()
-        .filter(|e| !matches!(e, Effect::Report(_)))
+        .filter(|e| !matches!(e, Effect::Report(_) | Effect::Browser(_)))
+        .collect()
+}
+
+/// The `type`s of the browser messages, in order.
+fn browser(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Browser(b) => Some(b.kind()),
+            _ => None,
+        })
         .collect()
 }
 
@@ -337,7 +348,10 @@ fn start_builds_then_spawns_then_app_becomes_ready_after_grace() {
     let fx = st.update(Event::Tick, t0 + ms(1200));
     assert_eq!(
         fx,
-        vec![Effect::Report(Report::AppReady { after: ms(200) })]
+        vec![
+            Effect::Report(Report::AppReady { after: ms(200) }),
+            Effect::Browser(Browser::Compiled)
+        ]
     );
     assert!(matches!(
         st.app,
@@ -1053,4 +1067,65 @@ fn good_build_while_the_app_is_still_spawning_waits_for_its_pid_then_swaps() {
     let fx = st.update(exited(1, terminated()), at + ms(600));
     assert_eq!(spawned(&fx), vec![2]);
     assert_eq!(spawned_executables(&fx), vec![Some(PathBuf::from(APP))]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser messages (brief §3)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn browsers_hear_building_then_compiled_only_once_the_new_app_is_ready() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    assert_eq!(browser(&st.start(t0)), vec!["building"]);
+    let fx = st.update(finished(1, ok_build(APP, 1)), t0 + ms(1000));
+    assert!(browser(&fx).is_empty(), "{fx:#?}");
+    let fx = st.update(started(1, 100), t0 + ms(1010));
+    assert!(browser(&fx).is_empty(), "{fx:#?}");
+    // Ready after the grace period: now the tabs reload.
+    assert_eq!(browser(&advance(&mut st, t0 + ms(1300))), vec!["compiled"]);
+
+    // With a probe, `compiled` waits for the probe's answer.
+    let mut st = state(Options {
+        probe: true,
+        ..options()
+    });
+    st.start(t0);
+    st.update(finished(1, ok_build(APP, 1)), t0 + ms(1000));
+    st.update(started(1, 100), t0 + ms(1010));
+    assert!(browser(&advance(&mut st, t0 + ms(5000))).is_empty());
+    let fx = st.update(Event::AppReady { gen: 1 }, t0 + ms(5001));
+    assert_eq!(browser(&fx), vec!["compiled"]);
+}
+
+#[test]
+fn browsers_hear_errors_ok_and_exits() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    let fx = st.update(finished(id, failed_build()), at + ms(400));
+    assert_eq!(
+        fx.iter()
+            .find_map(|e| match e {
+                Effect::Browser(Browser::Error { diagnostics }) => Some(diagnostics.clone()),
+                _ => None,
+            })
+            .expect("an error message"),
+        vec![error_diagnostic()]
+    );
+    // Same binary as the running one: the overlay clears, nothing reloads.
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], at + ms(1000));
+    let fx = st.update(finished(id, ok_build(APP, 1)), at + ms(300));
+    assert_eq!(browser(&fx), vec!["ok"]);
+
+    let fx = st.update(exited(1, code(3)), at + ms(500));
+    assert!(fx.contains(&Effect::Browser(Browser::Exited { status: code(3) })));
+    // A requested stop (a swap) is no news for the browser.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    st.update(finished(id, ok_build(APP, 2)), at + ms(300));
+    let fx = st.update(exited(1, terminated()), at + ms(400));
+    assert!(browser(&fx).is_empty(), "{fx:#?}");
 }

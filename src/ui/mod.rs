@@ -199,6 +199,9 @@ impl Printer {
                 "output",
                 json!({ "stream": stream, "line": self.text(line) }),
             ),
+            Report::ReloadSent { kind, clients } => {
+                ("reload_sent", json!({ "kind": kind, "clients": clients }))
+            }
             Report::Error { message } => ("error", json!({ "message": message })),
             Report::Info { .. } => return None,
         };
@@ -301,6 +304,29 @@ impl Printer {
                 line,
             } => (Tag::Build, self.text(line)),
             Report::Output { line, .. } => (Tag::App, self.text(line)),
+            // Worth a line when a tab changes: a reload or a stylesheet swap.
+            Report::ReloadSent { kind, clients } => match *kind {
+                _ if *clients == 0
+                    || !self.settings.verbose
+                        && *kind != "reload"
+                        && *kind != "css"
+                        && *kind != "compiled" =>
+                {
+                    return None
+                }
+                "css" => (
+                    Tag::Hotrun,
+                    format!(
+                        "browser: stylesheet swapped in {} tab{}",
+                        clients,
+                        plural(*clients)
+                    ),
+                ),
+                _ => (
+                    Tag::Hotrun,
+                    format!("browser: reloading {} tab{}", clients, plural(*clients)),
+                ),
+            },
             Report::Error { message } => (Tag::Error, message.clone()),
             Report::Info { message } => (Tag::Hotrun, message.clone()),
         })
@@ -431,6 +457,14 @@ pub fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 #[cfg(test)]

@@ -151,6 +151,8 @@ pub struct Builder {
     cmd: Command,
     dir: PathBuf,
     text: String,
+    args: Vec<String>,
+    reload: bool,
 }
 
 pub fn hotrun(dir: &Path) -> Builder {
@@ -163,12 +165,14 @@ pub fn hotrun(dir: &Path) -> Builder {
         cmd,
         dir: dir.to_path_buf(),
         text: "hotrun --ui json".to_string(),
+        args: Vec::new(),
+        reload: false,
     }
 }
 
 impl Builder {
     pub fn args(mut self, args: &[&str]) -> Builder {
-        self.cmd.args(args);
+        self.args.extend(args.iter().map(|a| a.to_string()));
         for a in args {
             self.text.push(' ');
             self.text.push_str(a);
@@ -184,7 +188,23 @@ impl Builder {
         self.env("PORT", &port.to_string())
     }
 
+    /// Browser reload is off (`--no-reload`) unless a test asks for it: without the
+    /// proxy every hotrun would serve it on the same default port.
+    pub fn reload(mut self) -> Builder {
+        self.reload = true;
+        self
+    }
+
+    fn finish_args(&mut self) {
+        if !self.reload {
+            self.cmd.arg("--no-reload");
+            self.text = self.text.replacen("--ui json", "--ui json --no-reload", 1);
+        }
+        self.cmd.args(&self.args);
+    }
+
     pub fn start(mut self) -> Hotrun {
+        self.finish_args();
         self.cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -226,6 +246,7 @@ impl Builder {
 
     /// Run to completion (for setup errors): exit code, stdout, stderr.
     pub fn run(mut self) -> (i32, String, String) {
+        self.finish_args();
         self.cmd.stdin(Stdio::null());
         let out = self.cmd.output().expect("cannot run hotrun");
         (

@@ -1,0 +1,571 @@
+//! Browser live reload (brief §3): a hub the loop feeds with [`Browser`] messages, the
+//! websocket `/__hotrun/ws` every open tab listens on, and the script
+//! `/__hotrun/client.js` that acts on them. Served on the proxy's origin when the proxy
+//! runs, otherwise on `reload.listen`.
+//!
+//! Messages go one way, server to client, as JSON with a `type`. A tab that connects
+//! gets `hello` with the current state at once, so a tab opened while a build is failing
+//! shows the errors on load. Every message carries the `build_id` of the app that
+//! serves now (start time + counter): a tab that reconnects to a restarted hotrun sees
+//! an unknown id and reloads.
+//!
+//! The upgrade is checked: the `Host` must be a loopback name (or listed in
+//! `reload.hosts`) against DNS rebinding, and the `Origin` the proxy's own origin (proxy
+//! mode) or a loopback origin (else), or one listed in `reload.origins`; anything else
+//! gets 403. No CORS headers, and nothing here reads a file or runs a command.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::event::{Browser, Diagnostic, ExitStatus};
+use crate::proxy::Body;
+
+/// The client script, embedded at build time.
+pub const CLIENT_JS: &str = include_str!("../assets/client.js");
+/// Every path hotrun answers itself starts with this.
+pub const PREFIX: &str = "/__hotrun/";
+pub const SCRIPT_PATH: &str = "/__hotrun/client.js";
+pub const SOCKET_PATH: &str = "/__hotrun/ws";
+/// Server pings keep idle connections open through proxies and detect dead tabs.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A failed build can list hundreds of errors; the overlay shows the first ones.
+const MAX_DIAGNOSTICS: usize = 100;
+
+/// What a tab that connects now must show.
+#[derive(Debug, Clone, PartialEq)]
+enum Current {
+    Building,
+    Running,
+    Failed(Vec<Diagnostic>),
+    Exited(ExitStatus),
+}
+
+struct Inner {
+    /// The app version that serves now.
+    live: u64,
+    current: Current,
+    clients: Vec<mpsc::UnboundedSender<Arc<str>>>,
+}
+
+/// The open tabs, and what they are told.
+pub struct Hub {
+    /// When this hotrun started (unix ms): build ids are unique across runs.
+    run: u128,
+    /// Paths in messages are relative to the project root.
+    root: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+impl Hub {
+    pub fn new(root: &Path) -> Hub {
+        let run = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        Hub {
+            run,
+            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+            inner: Mutex::new(Inner {
+                live: 0,
+                current: Current::Building,
+                clients: Vec::new(),
+            }),
+        }
+    }
+
+    fn build_id(&self, n: u64) -> String {
+        format!("{}-{n}", self.run)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new tab: its `hello`, and the messages that follow. Taken under one lock, so
+    /// no message falls between the two.
+    pub fn join(&self) -> (String, mpsc::UnboundedReceiver<Arc<str>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.lock();
+        let mut hello = json!({ "type": "hello", "build_id": self.build_id(inner.live) });
+        match &inner.current {
+            Current::Building => hello["state"] = json!("building"),
+            Current::Running => hello["state"] = json!("running"),
+            Current::Failed(diagnostics) => {
+                hello["state"] = json!("failed");
+                hello["diagnostics"] = diagnostics_json(diagnostics);
+            }
+            Current::Exited(status) => {
+                hello["state"] = json!("exited");
+                hello["code"] = json!(status.code);
+                hello["signal"] = json!(status.signal);
+            }
+        }
+        inner.clients.push(tx);
+        (hello.to_string(), rx)
+    }
+
+    /// Tell every open tab; returns how many there were.
+    pub fn send(&self, message: &Browser) -> usize {
+        let mut inner = self.lock();
+        match message {
+            Browser::Building { .. } => inner.current = Current::Building,
+            Browser::Compiled => {
+                inner.live += 1;
+                inner.current = Current::Running;
+            }
+            Browser::Ok => inner.current = Current::Running,
+            Browser::Error { diagnostics } => inner.current = Current::Failed(diagnostics.clone()),
+            Browser::Exited { status } => inner.current = Current::Exited(*status),
+            Browser::Reload { .. } | Browser::Css { .. } => {}
+        }
+        let mut wire = json!({ "type": message.kind(), "build_id": self.build_id(inner.live) });
+        match message {
+            Browser::Building { files } => {
+                wire["files"] = files.iter().map(|f| self.relative(f)).collect()
+            }
+            Browser::Error { diagnostics } => wire["diagnostics"] = diagnostics_json(diagnostics),
+            Browser::Exited { status } => {
+                wire["code"] = json!(status.code);
+                wire["signal"] = json!(status.signal);
+            }
+            Browser::Reload { path } | Browser::Css { path } => {
+                wire["path"] = json!(self.relative(path))
+            }
+            Browser::Compiled | Browser::Ok => {}
+        }
+        let wire: Arc<str> = wire.to_string().into();
+        inner.clients.retain(|c| c.send(wire.clone()).is_ok());
+        inner.clients.len()
+    }
+
+    /// `path` relative to the project root, with `/` separators.
+    fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+fn diagnostics_json(diagnostics: &[Diagnostic]) -> Value {
+    json!(diagnostics
+        .iter()
+        .filter(|d| d.level != "warning" || diagnostics.iter().all(|d| d.level == "warning"))
+        .take(MAX_DIAGNOSTICS)
+        .collect::<Vec<_>>())
+}
+
+/// Who may connect (brief §3, Security).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Extra `Host` names (`reload.hosts`).
+    pub hosts: Vec<String>,
+    /// Extra origins (`reload.origins`).
+    pub origins: Vec<String>,
+    /// Served on the proxy's origin: the `Origin` must be that origin.
+    pub proxy: bool,
+}
+
+impl Guard {
+    /// Whether the `Host` header names this machine (or a listed name).
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        let name = host_name(&host);
+        is_loopback_name(name)
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a websocket from a page of `origin` may connect to `host`.
+    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/');
+        if self
+            .origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        let Some(authority) = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+        else {
+            return false;
+        };
+        if self.proxy {
+            // The page came through this proxy: same authority as the request.
+            authority.eq_ignore_ascii_case(host.trim())
+        } else {
+            is_loopback_name(host_name(&authority.to_ascii_lowercase()))
+        }
+    }
+}
+
+/// `example.test:3000` → `example.test`; `[::1]:3000` → `::1`.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Answer a request under [`PREFIX`]: the script, the websocket, or 404.
+pub fn respond<B>(mut req: Request<B>, hub: &Arc<Hub>, guard: &Guard) -> Response<Body> {
+    let host = header_str(&req, header::HOST)
+        .unwrap_or_default()
+        .to_string();
+    if !guard.host_allowed(&host) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "hotrun: this Host is not allowed (add it to reload.hosts)\n",
+        );
+    }
+    match req.uri().path() {
+        SCRIPT_PATH if matches!(*req.method(), Method::GET | Method::HEAD) => {
+            let mut response = Response::new(full(CLIENT_JS));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.insert(header::SERVER, HeaderValue::from_static("hotrun"));
+            response
+        }
+        SOCKET_PATH => {
+            let origin = header_str(&req, header::ORIGIN).unwrap_or_default();
+            if !guard.origin_allowed(origin, &host) {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "hotrun: this Origin is not allowed (add it to reload.origins)\n",
+                );
+            }
+            let Some(accept) = websocket_accept(&req) else {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "hotrun: /__hotrun/ws takes websocket upgrades only\n",
+                );
+            };
+            let upgrade = hyper::upgrade::on(&mut req);
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                if let Ok(upgraded) = upgrade.await {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        None,
+                    )
+                    .await;
+                    talk(ws, &hub).await;
+                }
+            });
+            let mut response = Response::new(empty());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            if let Ok(accept) = HeaderValue::from_str(&accept) {
+                headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            }
+            response
+        }
+        _ => text(StatusCode::NOT_FOUND, "hotrun: not found\n"),
+    }
+}
+
+/// `Sec-WebSocket-Accept` for a valid upgrade request, else `None`.
+fn websocket_accept<B>(req: &Request<B>) -> Option<String> {
+    let has_token = |name, token: &str| {
+        header_str(req, name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if req.method() != Method::GET
+        || !has_token(header::UPGRADE, "websocket")
+        || !has_token(header::CONNECTION, "upgrade")
+        || header_str(req, header::SEC_WEBSOCKET_VERSION) != Some("13")
+    {
+        return None;
+    }
+    let key = header_str(req, header::SEC_WEBSOCKET_KEY)?;
+    Some(derive_accept_key(key.trim().as_bytes()))
+}
+
+/// One tab's connection: `hello`, then every message, with pings in between.
+async fn talk<S>(ws: WebSocketStream<S>, hub: &Hub)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (hello, mut messages) = hub.join();
+    let (mut sink, mut incoming) = ws.split();
+    if sink.send(Message::text(hello)).await.is_err() {
+        return;
+    }
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        tokio::select! {
+            message = messages.recv() => match message {
+                Some(message) => {
+                    if sink.send(Message::text(message.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+            // The client sends nothing but pongs and, at the end, a close.
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Serve the script and the websocket on their own port (no proxy).
+pub fn serve(listener: std::net::TcpListener, hub: Arc<Hub>, guard: Guard) -> Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).context("cannot serve browser reload")?;
+    let guard = Arc::new(guard);
+    tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (hub, guard) = (hub.clone(), guard.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let response = respond(req, &hub, &guard);
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Bind `reload.listen`. When another hotrun holds it, take the next free port (the
+/// caller says so); anything else there is an error.
+pub fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, bool)> {
+    let mut candidate = addr;
+    for _ in 0..20 {
+        match std::net::TcpListener::bind(candidate) {
+            Ok(listener) => return Ok((listener, candidate != addr)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_hotrun(candidate) => {
+                candidate.set_port(candidate.port().wrapping_add(1).max(1));
+            }
+            Err(e) => {
+                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another program serves there; set reload.listen to a free address, or --no-reload)"
+                } else {
+                    ""
+                };
+                anyhow::bail!("cannot listen on {candidate} (`reload.listen`): {e}{hint}");
+            }
+        }
+    }
+    anyhow::bail!("cannot listen on {addr} (`reload.listen`): it and the next 19 ports are taken by other hotruns")
+}
+
+/// Whether a hotrun serves its reload script at `addr`.
+fn is_hotrun(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    // A hotrun that has just bound the port answers once its loop runs: give it time.
+    let timeout = Duration::from_secs(2);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!("HEAD {SCRIPT_PATH} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = Vec::new();
+    let _ = stream.take(4096).read_to_end(&mut head);
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    head.starts_with("http/1.") && head.contains("\nserver: hotrun")
+}
+
+fn header_str<B>(req: &Request<B>, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn full(body: &'static str) -> Body {
+    Full::new(Bytes::from_static(body.as_bytes()))
+        .map_err(|n| match n {})
+        .boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|n| match n {}).boxed()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(proxy: bool) -> Guard {
+        Guard {
+            hosts: vec!["dev.example".into()],
+            origins: vec!["http://tools.example:8080".into()],
+            proxy,
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let g = guard(false);
+        for ok in [
+            "127.0.0.1:3000",
+            "localhost",
+            "LOCALHOST:1",
+            "app.localhost:3000",
+            "[::1]:3000",
+            "127.1.2.3",
+            "dev.example:3000",
+        ] {
+            assert!(g.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:3000",
+            "",
+            "localhost.evil.example",
+            "10.0.0.1",
+        ] {
+            assert!(!g.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let g = guard(false);
+        assert!(g.origin_allowed("http://127.0.0.1:8000", "127.0.0.1:35729"));
+        assert!(g.origin_allowed("http://localhost:5173", "127.0.0.1:35729"));
+        assert!(g.origin_allowed("http://tools.example:8080/", "127.0.0.1:35729"));
+        assert!(!g.origin_allowed("http://evil.example", "127.0.0.1:35729"));
+        assert!(!g.origin_allowed("null", "127.0.0.1:35729"));
+        assert!(!g.origin_allowed("", "127.0.0.1:35729"));
+        let p = guard(true);
+        assert!(p.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000"));
+        assert!(p.origin_allowed("http://localhost:3000", "localhost:3000"));
+        // Another local port is another origin.
+        assert!(!p.origin_allowed("http://127.0.0.1:4000", "127.0.0.1:3000"));
+        assert!(!p.origin_allowed("http://evil.example:3000", "127.0.0.1:3000"));
+    }
+
+    fn diagnostic(level: &str) -> Diagnostic {
+        Diagnostic {
+            level: level.into(),
+            message: "m".into(),
+            rendered: "\x1b[31merror\x1b[0m".into(),
+            file: Some("src/main.rs".into()),
+            line: Some(3),
+            column: Some(5),
+        }
+    }
+
+    #[test]
+    fn hello_tells_the_current_state_and_ids_change_when_a_new_app_is_live() {
+        let hub = Hub::new(Path::new("/nonexistent/project"));
+        let hello = |hub: &Hub| -> Value { serde_json::from_str(&hub.join().0).unwrap() };
+        let first = hello(&hub);
+        assert_eq!(first["state"], "building");
+        let (_, mut rx) = hub.join();
+        hub.send(&Browser::Compiled);
+        let compiled: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
+        assert_eq!(compiled["type"], "compiled");
+        assert_ne!(compiled["build_id"], first["build_id"]);
+        assert_eq!(hello(&hub)["state"], "running");
+        hub.send(&Browser::Error {
+            diagnostics: vec![diagnostic("warning"), diagnostic("error")],
+        });
+        let failed = hello(&hub);
+        assert_eq!(failed["state"], "failed");
+        assert_eq!(failed["build_id"], compiled["build_id"]);
+        // Errors first: warnings are left out when there are errors.
+        assert_eq!(failed["diagnostics"].as_array().unwrap().len(), 1);
+        assert_eq!(failed["diagnostics"][0]["line"], 3);
+        hub.send(&Browser::Exited {
+            status: ExitStatus {
+                code: Some(3),
+                signal: None,
+            },
+        });
+        let exited = hello(&hub);
+        assert_eq!(
+            (exited["state"].as_str(), exited["code"].as_i64()),
+            (Some("exited"), Some(3))
+        );
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_root_and_closed_tabs_are_dropped() {
+        let hub = Hub::new(Path::new("/nonexistent/project"));
+        let (_, mut rx) = hub.join();
+        let (_, gone) = hub.join();
+        drop(gone);
+        let clients = hub.send(&Browser::Css {
+            path: "/nonexistent/project/static/site.css".into(),
+        });
+        assert_eq!(clients, 1);
+        let css: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
+        assert_eq!(
+            (css["type"].as_str(), css["path"].as_str()),
+            (Some("css"), Some("static/site.css"))
+        );
+    }
+}
