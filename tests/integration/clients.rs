@@ -7,9 +7,9 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long any single connect, read or write may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -17,8 +17,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// The GUID RFC 6455 appends to the client's key to compute the accept value.
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Largest server frame the client accepts.
-const WS_MAX_PAYLOAD: u64 = 16 << 20;
+/// Largest server frame, and largest reassembled message, the client accepts.
+const WS_MAX_PAYLOAD: u64 = 64 << 20;
 
 fn error(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())
@@ -31,6 +31,24 @@ fn connect_local(port: u16) -> io::Result<TcpStream> {
     stream.set_write_timeout(Some(TIMEOUT))?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// A TCP connection to `addr` ("127.0.0.1:PORT", or any host:port) with read and write
+/// timeouts set.
+fn connect_addr(addr: &str) -> io::Result<TcpStream> {
+    let mut last = None;
+    for resolved in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&resolved, TIMEOUT) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(TIMEOUT))?;
+                stream.set_write_timeout(Some(TIMEOUT))?;
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| error(format!("{addr:?} resolves to no address"))))
 }
 
 /// A response head: the status code and the headers.
@@ -134,30 +152,63 @@ impl WsClient {
     /// Open a websocket to 127.0.0.1:port at `path`, checking the server's 101 answer
     /// and its `Sec-WebSocket-Accept`.
     pub fn connect(port: u16, path: &str) -> io::Result<WsClient> {
-        let mut stream = connect_local(port)?;
+        match WsClient::connect_with(&format!("127.0.0.1:{port}"), path, &[])? {
+            Ok(client) => Ok(client),
+            Err(status) => Err(error(format!(
+                "websocket upgrade of {path} answered {status}"
+            ))),
+        }
+    }
+
+    /// Open a websocket to `addr` ("127.0.0.1:PORT") at `path`. The request carries
+    /// `Host: ADDR`, `Origin: http://ADDR` and the usual upgrade headers; each of
+    /// `headers` replaces the default of the same name (case-insensitively), or is
+    /// added, and an empty value removes the header (`("Origin", "")` sends none). A
+    /// 101 answer is checked (`Sec-WebSocket-Accept`, `Upgrade`) and gives the client;
+    /// any other status gives `Ok(Err(status))`, so a test can expect a refusal.
+    pub fn connect_with(
+        addr: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<Result<WsClient, u16>> {
+        let mut stream = connect_addr(addr)?;
         let key = base64(&random_bytes::<16>());
-        let request = format!(
-            "GET {path} HTTP/1.1\r\n\
-             Host: 127.0.0.1:{port}\r\n\
-             Upgrade: websocket\r\n\
-             Connection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\n\
-             Sec-WebSocket-Version: 13\r\n\
-             Origin: http://127.0.0.1:{port}\r\n\
-             \r\n"
-        );
+        let mut request_headers: Vec<(String, String)> = vec![
+            ("Host".into(), addr.into()),
+            ("Upgrade".into(), "websocket".into()),
+            ("Connection".into(), "Upgrade".into()),
+            ("Sec-WebSocket-Key".into(), key),
+            ("Sec-WebSocket-Version".into(), "13".into()),
+            ("Origin".into(), format!("http://{addr}")),
+        ];
+        for &(name, value) in headers {
+            match request_headers
+                .iter_mut()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            {
+                Some(header) => *header = (name.into(), value.into()),
+                None => request_headers.push((name.into(), value.into())),
+            }
+        }
+        request_headers.retain(|(_, value)| !value.is_empty());
+        let mut request = format!("GET {path} HTTP/1.1\r\n");
+        for (name, value) in &request_headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
         stream.write_all(request.as_bytes())?;
         stream.flush()?;
 
         let mut reader = BufReader::new(stream);
         let head = read_head(&mut reader)?;
         if head.status != 101 {
-            return Err(error(format!(
-                "websocket upgrade of {path} answered {:?}",
-                head.status_line
-            )));
+            return Ok(Err(head.status));
         }
-        let expected = ws_accept(&key);
+        let sent_key = request_headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Sec-WebSocket-Key"))
+            .map_or("", |(_, value)| value.as_str());
+        let expected = ws_accept(sent_key);
         match head.header("Sec-WebSocket-Accept") {
             Some(accept) if accept == expected => {}
             other => {
@@ -172,10 +223,15 @@ impl WsClient {
                 head.header("Upgrade")
             )));
         }
-        Ok(WsClient {
+        Ok(Ok(WsClient {
             reader,
             partial: None,
-        })
+        }))
+    }
+
+    /// Replace the read timeout (`TIMEOUT` from the start); `None` waits forever.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.reader.get_ref().set_read_timeout(timeout)
     }
 
     /// Send one text message as a single masked frame.
@@ -202,7 +258,27 @@ impl WsClient {
     /// Receive one text message. Pings are answered and pongs skipped on the way; a
     /// close frame, EOF, a binary message or a protocol error is an error.
     pub fn recv_text(&mut self) -> io::Result<String> {
+        self.recv_message(None)
+            .map(|message| message.expect("a message without a wait limit"))
+    }
+
+    /// Receive one text message if one starts within `timeout`; `Ok(None)` when none
+    /// does. Only the wait for a message to start is limited by `timeout`: once its
+    /// first byte is in, the rest is read under the usual read timeout, so a message is
+    /// never cut in half.
+    pub fn recv_text_timeout(&mut self, timeout: Duration) -> io::Result<Option<String>> {
+        self.recv_message(Some(Instant::now() + timeout))
+    }
+
+    /// Receive one text message, giving up with `None` when `until` passes before the
+    /// next one (or a control frame) starts.
+    fn recv_message(&mut self, until: Option<Instant>) -> io::Result<Option<String>> {
         loop {
+            if let Some(until) = until {
+                if self.partial.is_none() && !self.wait_readable(until)? {
+                    return Ok(None);
+                }
+            }
             let (fin, opcode, payload) = self.read_frame()?;
             let message = match opcode {
                 0x1 => {
@@ -215,6 +291,11 @@ impl WsClient {
                     let Some(mut message) = self.partial.take() else {
                         return Err(error("continuation frame without a message"));
                     };
+                    if (message.len() + payload.len()) as u64 > WS_MAX_PAYLOAD {
+                        return Err(error(format!(
+                            "fragmented message of more than {WS_MAX_PAYLOAD} bytes"
+                        )));
+                    }
                     message.extend_from_slice(&payload);
                     message
                 }
@@ -236,9 +317,37 @@ impl WsClient {
             };
             if fin {
                 return String::from_utf8(message)
+                    .map(Some)
                     .map_err(|_| error("websocket text message is not UTF-8"));
             }
             self.partial = Some(message);
+        }
+    }
+
+    /// Wait until a byte can be read (or EOF is reached: the next read reports it), or
+    /// `until` passes: false then. Nothing is consumed, so the stream stays in step.
+    fn wait_readable(&mut self, until: Instant) -> io::Result<bool> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let stream = self.reader.get_ref();
+        let previous = stream.read_timeout()?;
+        let left = until.saturating_duration_since(Instant::now());
+        // A zero timeout is refused by the socket: wait at least a millisecond.
+        stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        let filled = self.reader.fill_buf().map(|_| ());
+        self.reader.get_ref().set_read_timeout(previous)?;
+        match filled {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -559,4 +668,116 @@ fn ws_accept_matches_rfc_6455_example() {
         ws_accept("dGhlIHNhbXBsZSBub25jZQ=="),
         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     );
+}
+
+/// A one-connection websocket server on 127.0.0.1 for the client's own tests: it reads
+/// the request head, hands its lines and the stream to `serve`, and returns the
+/// address.
+fn fake_server(
+    serve: impl FnOnce(Vec<String>, TcpStream) + Send + 'static,
+) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let line = read_line(&mut reader).unwrap();
+            if line.is_empty() {
+                break;
+            }
+            head.push(line);
+        }
+        serve(head, stream);
+    });
+    (addr, server)
+}
+
+/// An unmasked server frame.
+fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
+    match payload.len() {
+        len if len < 126 => frame.push(len as u8),
+        len if len <= usize::from(u16::MAX) => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[test]
+fn ws_client_reassembles_large_fragmented_messages_and_waits_with_a_limit() {
+    let (addr, server) = fake_server(|head, mut stream| {
+        let header = |name: &str| {
+            head.iter().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_string())
+            })
+        };
+        // An empty value removes a default header; others replace or add.
+        assert_eq!(header("Origin"), None, "{head:?}");
+        assert_eq!(header("Host").as_deref(), Some("hotrun.test"), "{head:?}");
+        assert_eq!(header("X-Extra").as_deref(), Some("1"), "{head:?}");
+        let accept = ws_accept(&header("Sec-WebSocket-Key").unwrap());
+        let mut out = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .into_bytes();
+        // 3 MiB in three fragments, with a ping between two of them.
+        let part = vec![b'a'; 1 << 20];
+        out.extend(server_frame(false, 0x1, &part));
+        out.extend(server_frame(true, 0x9, b"ping"));
+        out.extend(server_frame(false, 0x0, &part));
+        out.extend(server_frame(true, 0x0, &part));
+        stream.write_all(&out).unwrap();
+        // The pong comes back, masked, with the ping's payload.
+        let mut pong = [0u8; 2 + 4 + 4];
+        stream.read_exact(&mut pong).unwrap();
+        assert_eq!(pong[0], 0x80 | 0xA);
+        let unmasked: Vec<u8> = (0..4).map(|i| pong[6 + i] ^ pong[2 + i]).collect();
+        assert_eq!(unmasked, b"ping");
+        std::thread::sleep(Duration::from_millis(300));
+        stream.write_all(&server_frame(true, 0x1, b"late")).unwrap();
+    });
+    let mut ws = WsClient::connect_with(
+        &addr,
+        "/",
+        &[("Origin", ""), ("host", "hotrun.test"), ("X-Extra", "1")],
+    )
+    .unwrap()
+    .unwrap();
+    let message = ws.recv_text().unwrap();
+    assert_eq!(message.len(), 3 << 20);
+    assert!(message.bytes().all(|b| b == b'a'));
+    assert_eq!(
+        ws.recv_text_timeout(Duration::from_millis(50)).unwrap(),
+        None
+    );
+    assert_eq!(
+        ws.recv_text_timeout(TIMEOUT).unwrap().as_deref(),
+        Some("late")
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn ws_client_reports_a_refused_upgrade_as_its_status() {
+    let (addr, server) = fake_server(|_, mut stream| {
+        stream
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+    });
+    let answer = WsClient::connect_with(&addr, "/ws", &[]).unwrap();
+    assert_eq!(answer.err(), Some(403));
+    server.join().unwrap();
 }

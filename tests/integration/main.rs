@@ -4,12 +4,14 @@
 mod support;
 
 mod apps;
+mod browser;
 mod clients;
 mod config;
 mod golang;
 mod output;
 mod panel;
 mod processes;
+mod reload;
 mod setup;
 mod swaps;
 mod watching;

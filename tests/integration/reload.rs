@@ -1,0 +1,358 @@
+//! Browser reload without a browser: the websocket's security checks, the messages a
+//! tab receives for each kind of change, the script injection through the proxy, and
+//! the reload server on its own port. The client script itself is tested in Chromium
+//! (`live.rs`).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::clients::WsClient;
+use crate::support::*;
+
+/// One HTTP/1.1 request with extra headers; the status, the head and the (de-chunked)
+/// body.
+pub fn request(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut text = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        text.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    s.write_all(text.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let status = head[9..12].parse().unwrap();
+    if header(&head, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+/// The value of a header in a response head.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[end + 2..end + 2 + size]);
+        body = &body[end + 4 + size..];
+    }
+}
+
+const SCRIPT: &str = "<script src=\"/__hotrun/client.js\" data-hotrun></script>";
+
+/// The site fixture behind the proxy, with browser reload; returns the proxy port once
+/// the first app is ready.
+pub fn site_behind_proxy() -> (TempDir, Hotrun, u16) {
+    let dir = fixture("site");
+    let port = free_port();
+    let mut h = hotrun(dir.path())
+        .reload()
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    (dir, h, port)
+}
+
+/// Open the reload websocket the way a page served by the proxy does.
+pub fn connect(port: u16) -> WsClient {
+    let origin = format!("http://127.0.0.1:{port}");
+    match WsClient::connect_with(
+        &format!("127.0.0.1:{port}"),
+        "/__hotrun/ws",
+        &[("Origin", origin.as_str())],
+    )
+    .expect("websocket connection")
+    {
+        Ok(ws) => ws,
+        Err(status) => panic!("the reload websocket answered {status}"),
+    }
+}
+
+/// The next message of type `kind`, skipping others.
+pub fn next(ws: &mut WsClient, kind: &str) -> Value {
+    loop {
+        let text = ws.recv_text().expect("a message from the hub");
+        let message: Value = serde_json::from_str(&text).unwrap();
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+#[test]
+fn the_websocket_refuses_foreign_hosts_and_origins() {
+    let (_dir, _h, port) = site_behind_proxy();
+    let addr = format!("127.0.0.1:{port}");
+    let refused =
+        |headers: &[(&str, &str)]| match WsClient::connect_with(&addr, "/__hotrun/ws", headers)
+            .unwrap()
+        {
+            Ok(_) => panic!("upgrade with {headers:?} was accepted"),
+            Err(status) => status,
+        };
+    let own = format!("http://127.0.0.1:{port}");
+    assert_eq!(refused(&[("Origin", "http://evil.example")]), 403);
+    assert_eq!(
+        refused(&[("Origin", own.as_str()), ("Host", "evil.example")]),
+        403
+    );
+    // Another local port is another origin.
+    assert_eq!(refused(&[("Origin", "http://127.0.0.1:1")]), 403);
+    assert_eq!(refused(&[("Origin", "")]), 403);
+    // The page's own origin is let in and greeted with the current state.
+    let mut ws = connect(port);
+    let hello = next(&mut ws, "hello");
+    assert_eq!(hello["state"], "running");
+    assert!(hello["build_id"].as_str().is_some_and(|id| !id.is_empty()));
+    // No CORS headers, and the script is served.
+    let (status, head, body) = request(port, "/__hotrun/client.js", &[]);
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("access-control-"));
+    assert!(String::from_utf8_lossy(&body).contains("__hotrun"));
+    let (status, _, _) = request(port, "/__hotrun/client.js", &[("Host", "evil.example")]);
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn each_change_sends_its_message() {
+    let (dir, mut h, port) = site_behind_proxy();
+    let mut ws = connect(port);
+    let first = next(&mut ws, "hello");
+
+    // A stylesheet: swapped in place, no build.
+    let from = h.cursor();
+    edit(
+        &dir.path().join("static/theme.css"),
+        "rgb(0, 0, 128)",
+        "rgb(0, 128, 0)",
+    );
+    assert_eq!(next(&mut ws, "css")["path"], "static/theme.css");
+    h.wait_for("change", |e| e["kind"] == "css");
+    h.wait_for("reload_sent", |e| e["kind"] == "css" && e["clients"] == 1);
+
+    // An asset (a template read at run time): reload, no build.
+    edit(
+        &dir.path().join("templates/index.html"),
+        "template one",
+        "template two",
+    );
+    assert_eq!(next(&mut ws, "reload")["path"], "templates/index.html");
+    h.wait_for("reload_sent", |e| e["kind"] == "reload");
+    assert!(
+        h.events_since(from)
+            .iter()
+            .all(|e| e["event"] != "build_started"),
+        "a stylesheet or asset change started a build"
+    );
+
+    // Code: building, then compiled once the new app answers, with a new id.
+    edit(&dir.path().join("src/main.rs"), "\"v1\"", "\"v2\"");
+    let building = next(&mut ws, "building");
+    assert_eq!(building["files"], serde_json::json!(["src/main.rs"]));
+    let compiled = next(&mut ws, "compiled");
+    assert_ne!(compiled["build_id"], first["build_id"]);
+    h.wait("app_ready");
+    h.wait_for("reload_sent", |e| e["kind"] == "compiled");
+
+    // A compile error: the diagnostics, with the file and line.
+    edit(
+        &dir.path().join("src/main.rs"),
+        "fn main() {",
+        "fn main() {\n    let x: u32 = \"no\";",
+    );
+    let error = next(&mut ws, "error");
+    let diagnostic = &error["diagnostics"][0];
+    assert_eq!(diagnostic["file"], "src/main.rs");
+    assert!(diagnostic["line"].as_u64().is_some());
+    assert!(diagnostic["rendered"]
+        .as_str()
+        .unwrap()
+        .contains("mismatched types"));
+    // The same build id: the app that serves did not change.
+    assert_eq!(error["build_id"], compiled["build_id"]);
+    let late = connect(port);
+    let mut late = late;
+    let hello = next(&mut late, "hello");
+    assert_eq!(hello["state"], "failed");
+    assert_eq!(hello["diagnostics"][0]["file"], "src/main.rs");
+
+    // Fixed: a new app, a new id.
+    edit(
+        &dir.path().join("src/main.rs"),
+        "fn main() {\n    let x: u32 = \"no\";",
+        "fn main() {",
+    );
+    let fixed = next(&mut ws, "compiled");
+    assert_ne!(fixed["build_id"], compiled["build_id"]);
+    // A build that changes nothing (the `rebuild` command): `ok`, same id.
+    h.send("rebuild");
+    let ok = next(&mut ws, "ok");
+    assert_eq!(ok["build_id"], fixed["build_id"]);
+
+    // The app dies by itself.
+    let _ = request(port, "/exit", &[]);
+    let exited = next(&mut ws, "exited");
+    assert_eq!(exited["code"], 3);
+    assert_eq!(next(&mut late, "exited")["code"], 3);
+}
+
+#[test]
+fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
+    let (_dir, _h, port) = site_behind_proxy();
+    let (status, head, body) = request(port, "/", &[("Accept", "text/html")]);
+    assert_eq!(status, 200);
+    let page = String::from_utf8(body).unwrap();
+    assert_eq!(page.matches(SCRIPT).count(), 1, "{page}");
+    assert!(page.contains(&format!("{SCRIPT}</head>")), "{page}");
+    assert_eq!(
+        header(&head, "content-length").map(|l| l.parse::<usize>().unwrap()),
+        Some(page.len())
+    );
+    // Chunked: `</head>` arrives split across chunks, and still matches.
+    let (_, _, body) = request(port, "/chunked", &[]);
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains(&format!("{SCRIPT}</head>")), "{page}");
+    // A fragment is no document.
+    let (_, head, body) = request(port, "/fragment", &[("HX-Request", "true")]);
+    assert_eq!(body, b"<li>fragment</li>");
+    assert_eq!(header(&head, "content-length"), Some("17"));
+    // The page's CSP nonce goes on the script.
+    let (_, _, body) = request(port, "/csp", &[]);
+    assert!(String::from_utf8_lossy(&body)
+        .contains("<script src=\"/__hotrun/client.js\" nonce=\"n0nce42\" data-hotrun>"));
+    // Not HTML: untouched.
+    let (_, _, body) = request(port, "/static/theme.css", &[]);
+    assert!(!String::from_utf8_lossy(&body).contains("hotrun"));
+}
+
+#[test]
+fn compressed_documents_are_asked_for_uncompressed_and_decompressed_if_sent_anyway() {
+    let app_port = free_port();
+    let port = free_port();
+    let dir = command_project(&format!(
+        "[build]\ncmd = 'true'\n[run]\ncmd = 'exec python3 server.py'\n[proxy]\nlisten = \"{port}\"\napp = \"{app_port}\"\n"
+    ));
+    write(
+        &dir.path().join("server.py"),
+        &format!(
+            r#"import gzip, http.server
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        page = b"<!doctype html><html><head><title>gz</title></head><body>gzip page</body></html>"
+        body = gzip.compress(page)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Seen-Accept-Encoding", self.headers.get("Accept-Encoding", "-"))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", {app_port}), Handler).serve_forever()
+"#
+        ),
+    );
+    let mut h = hotrun(dir.path()).reload().start();
+    h.wait("app_ready");
+    let document = [
+        ("Accept", "text/html,application/xhtml+xml"),
+        ("Sec-Fetch-Dest", "document"),
+        ("Accept-Encoding", "gzip, br"),
+    ];
+    let (status, head, body) = request(port, "/", &document);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(header(&head, "x-seen-accept-encoding"), Some("identity"));
+    assert_eq!(header(&head, "content-encoding"), None);
+    let page = String::from_utf8(body).expect("decompressed");
+    assert_eq!(
+        page,
+        format!("<!doctype html><html><head><title>gz</title>{SCRIPT}</head><body>gzip page</body></html>")
+    );
+    assert_eq!(
+        header(&head, "content-length"),
+        Some(page.len().to_string().as_str())
+    );
+    // Other requests keep their Accept-Encoding.
+    let (_, head, _) = request(port, "/data", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(header(&head, "x-seen-accept-encoding"), Some("gzip"));
+}
+
+#[test]
+fn without_the_proxy_reload_has_its_own_port_and_a_second_hotrun_takes_the_next() {
+    let reload_port = free_port();
+    let app_port = free_port();
+    let config = format!(
+        "[build]\ncmd = 'true'\n[run]\ncmd = 'sleep 600'\n[reload]\nlisten = \"{reload_port}\"\n"
+    );
+    let one = command_project(&config);
+    let mut first = hotrun(one.path()).reload().start();
+    first.wait("app_started");
+    let (status, head, _) = request(reload_port, "/__hotrun/client.js", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "server"), Some("hotrun"));
+    // A page of the app's origin may connect.
+    let origin = format!("http://localhost:{app_port}");
+    let ws = WsClient::connect_with(
+        &format!("127.0.0.1:{reload_port}"),
+        "/__hotrun/ws",
+        &[("Origin", origin.as_str())],
+    )
+    .unwrap();
+    assert!(ws.is_ok(), "a loopback origin was refused");
+    let refused = WsClient::connect_with(
+        &format!("127.0.0.1:{reload_port}"),
+        "/__hotrun/ws",
+        &[("Origin", "http://evil.example")],
+    )
+    .unwrap();
+    assert_eq!(refused.err(), Some(403));
+
+    let two = command_project(&config);
+    let mut second = hotrun(two.path()).reload().start();
+    second.wait("app_started");
+    let next_port = reload_port + 1;
+    let (status, head, _) = request(next_port, "/__hotrun/client.js", &[]);
+    assert_eq!((status, header(&head, "server")), (200, Some("hotrun")));
+
+    // Anything else on the port is an error before anything starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let three = command_project(&format!(
+        "[build]\ncmd = 'true'\n[run]\ncmd = 'sleep 600'\n[reload]\nlisten = \"{busy}\"\n"
+    ));
+    let accepting = std::thread::spawn(move || {
+        // Answer nothing: not a hotrun.
+        let _ = taken.accept();
+    });
+    let (code, _, stderr) = hotrun(three.path()).reload().run();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("reload.listen"), "{stderr}");
+    drop(accepting);
+}
