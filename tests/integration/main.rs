@@ -8,6 +8,7 @@ mod browser;
 mod clients;
 mod config;
 mod golang;
+mod live;
 mod output;
 mod panel;
 mod processes;
