@@ -114,14 +114,11 @@
         parent.appendChild(document.createTextNode(s.text));
         continue;
       }
-      const span = el('span', null, s.text);
-      if (s.fg) span.style.color = s.fg;
-      if (s.bg) span.style.backgroundColor = s.bg;
-      if (s.bold) span.style.fontWeight = 'bold';
-      if (s.dim) span.style.opacity = '0.7';
-      if (s.italic) span.style.fontStyle = 'italic';
-      if (s.underline) span.style.textDecoration = 'underline';
-      parent.appendChild(span);
+      const span = parent.appendChild(el('span', null, s.text));
+      Object.assign(span.style, { // CSSOM, so a style-src CSP does not object
+        color: s.fg || '', backgroundColor: s.bg || '', fontWeight: s.bold ? 'bold' : '',
+        opacity: s.dim ? '0.7' : '', fontStyle: s.italic ? 'italic' : '', textDecoration: s.underline ? 'underline' : '',
+      });
     }
   }
 
@@ -320,7 +317,7 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
       case 'error': showErrors(msg.diagnostics); break;
       case 'exited': showExited(msg); break;
       case 'reload': reload(); break;
-      case 'css': if (msg.path) refreshCss(msg.path); break;
+      case 'css': refreshCss(msg.path || ''); break; // no path: refresh every stylesheet
       default: break; // 'building' and unknown types
     }
   }

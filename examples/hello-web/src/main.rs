@@ -54,7 +54,10 @@ fn handle(stream: TcpStream, started: &str) -> io::Result<()> {
 
     // Request line, e.g. "GET /health HTTP/1.1".
     let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
+    if reader.read_line(&mut request_line)? == 0 {
+        // Connected and closed without a request (a readiness probe): nothing to answer.
+        return Ok(());
+    }
     // Skip the remaining header lines, up to the empty line.
     let mut line = String::new();
     loop {
