@@ -445,6 +445,20 @@ fn reload_config(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Eve
     if proxy_app(&old) != proxy_app(&new.settings) {
         rebind.push("proxy.app, proxy.timeout");
     }
+    let reload = |s: &Settings| {
+        (
+            s.reload.enabled,
+            s.reload.hosts.clone(),
+            s.reload.origins.clone(),
+        )
+    };
+    if reload(&old) != reload(&new.settings) {
+        effects.perform(Effect::Report(Report::Error {
+            message:
+                "reload.enabled, reload.hosts or reload.origins changed: restart hotrun to apply"
+                    .into(),
+        }));
+    }
     if !rebind.is_empty() {
         effects.perform(Effect::Report(Report::Error {
             message: format!(

@@ -250,24 +250,24 @@ fn a_single_watched_file_survives_an_atomic_save() {
         "[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n[watch]\nignore = [\"shared\"]\n",
     );
     let shared = dir.path().join("shared");
-    write(&shared.join("config.json"), "{}");
-    write(&shared.join("other.json"), "{}");
+    write(&shared.join("config.toml"), "{}");
+    write(&shared.join("other.toml"), "{}");
     let mut h = hotrun(dir.path())
-        .args(&["-w", "shared/config.json", "--watch", "shared/config.json"])
+        .args(&["-w", "shared/config.toml", "--watch", "shared/config.toml"])
         .start();
     h.wait("app_started");
     for round in 0..2 {
         // Write a temp file and rename it over: how editors save.
-        let tmp = shared.join(".config.json.tmp");
+        let tmp = shared.join(".config.toml.tmp");
         std::fs::write(&tmp, format!("{{\"round\": {round}}}")).unwrap();
-        std::fs::rename(&tmp, shared.join("config.json")).unwrap();
+        std::fs::rename(&tmp, shared.join("config.toml")).unwrap();
         let started = h.wait("build_started");
         assert!(
-            started["files"].to_string().contains("config.json"),
+            started["files"].to_string().contains("config.toml"),
             "{started}"
         );
         assert!(
-            !started["files"].to_string().contains("other.json"),
+            !started["files"].to_string().contains("other.toml"),
             "{started}"
         );
         h.wait("build_finished");
