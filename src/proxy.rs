@@ -34,6 +34,40 @@ pub type Reload = (Arc<Hub>, Guard);
 /// Larger documents with a known length are streamed without the reload script.
 const INJECT_MAX: u64 = 16 << 20;
 
+/// Serve HTTP/1 (with upgrades) on `listener` for as long as hotrun runs, answering
+/// every request with `handle`. Call from within the runtime.
+pub fn serve_http<H, F>(listener: std::net::TcpListener, handle: H) -> std::io::Result<()>
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let handle = Arc::new(handle);
+    tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors, say: don't spin, try again shortly.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    Ok(())
+}
+
 /// Whether the app answers; if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
@@ -95,8 +129,6 @@ pub fn start(
     timeout: Duration,
     reload: Option<Reload>,
 ) -> Result<ProxyHandle> {
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener).context("cannot serve the proxy")?;
     let (tx, rx) = watch::channel(Gate::Closed("building".into()));
     let in_flight: Arc<InFlight> = Default::default();
     let shared = Arc::new(Shared {
@@ -106,27 +138,8 @@ pub fn start(
         gate: rx,
         in_flight: in_flight.clone(),
     });
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // Out of file descriptors, say: don't spin, try again shortly.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
+    serve_http(listener, move |req| handle(req, shared.clone()))
+        .context("cannot serve the proxy")?;
     Ok(ProxyHandle {
         gate: tx,
         in_flight,

@@ -357,33 +357,11 @@ where
 
 /// Serve the script and the websocket on their own port (no proxy).
 pub fn serve(listener: std::net::TcpListener, hub: Arc<Hub>, guard: Guard) -> Result<()> {
-    listener.set_nonblocking(true)?;
-    let listener =
-        tokio::net::TcpListener::from_std(listener).context("cannot serve browser reload")?;
-    let guard = Arc::new(guard);
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let (hub, guard) = (hub.clone(), guard.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let response = respond(req, &hub, &guard);
-                    async move { Ok::<_, std::convert::Infallible>(response) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    Ok(())
+    crate::proxy::serve_http(listener, move |req| {
+        let response = respond(req, &hub, &guard);
+        async move { Ok(response) }
+    })
+    .context("cannot serve browser reload")
 }
 
 /// Bind `reload.listen`. When another hotrun holds it, take the next free port (the
