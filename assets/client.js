@@ -6,6 +6,9 @@
 
   const script = document.currentScript || document.querySelector('script[src*="/__hotrun/client.js"]');
   const nonce = (script && (script.nonce || script.getAttribute('nonce'))) || '';
+  // The proxy tags each page with the id of the app that served it ("none": hotrun's
+  // own 502 page); a hand-written tag has none.
+  const pageId = (script && script.getAttribute('data-hotrun')) || '';
   const origin = new URL(script ? script.src : '/__hotrun/client.js', location.href);
   const wsUrl = (origin.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + origin.host + '/__hotrun/ws';
 
@@ -298,14 +301,20 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
     switch (msg.type) {
       case 'hello':
         hideBadge();
+        backoff = 250;
         if (!greeted) {
           greeted = true;
           hr.buildId = msg.build_id;
-          applyState(msg);
-        } else if (msg.build_id !== hr.buildId && (msg.state === 'running' || msg.state === 'exited')) {
+          if (pageId && pageId !== msg.build_id && msg.state === 'running') {
+            // A newer app went live before this page connected (or this is the 502
+            // page and an app is up now): show what serves now.
+            if (pageId === 'none') setTimeout(reload, 500);
+            else reload();
+          } else applyState(msg);
+        } else if (msg.build_id !== hr.buildId && msg.state === 'running') {
           reload(); // hotrun restarted or rebuilt while we were away
         } else {
-          applyState(msg); // same app, or a new hotrun still building / failing
+          applyState(msg); // same app, or one still building, failing or exited
         }
         break;
       case 'compiled': // a new app is live
@@ -331,7 +340,6 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
     ws = sock;
     sock.addEventListener('open', () => {
       hr.connected = true;
-      backoff = 250;
       console.debug('hotrun: connected to ' + wsUrl);
     });
     sock.addEventListener('message', (e) => {

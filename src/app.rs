@@ -208,9 +208,6 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         cli,
     } = prepared;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let mut watcher = watch::start(watch.clone(), tx.clone())?;
-    let mut watched = watch;
-    let mut retiring: Option<WatchHandle> = None;
     listen_for_signals(tx.clone())?;
     let stdin_slot = match settings.ui.mode {
         Ui::Plain => {
@@ -279,6 +276,10 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         reload_url = Some(format!("http://{addr}{}", reload::SCRIPT_PATH));
         reload::serve(socket.listener, hub.clone(), guard(false))?;
     }
+    // Watching starts once the servers answer (another hotrun may be asking).
+    let mut watcher = watch::start(watch.clone(), tx.clone())?;
+    let mut watched = watch;
+    let mut retiring: Option<WatchHandle> = None;
     let mut state = State::new(options, classifier);
     let mut effects = Effects {
         listen_fds,

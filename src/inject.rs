@@ -2,12 +2,16 @@
 //!
 //! The tag goes in once, before `</head>` (else before `</body>`, else at the end), and
 //! only into documents: a body with a `<!doctype`, `<html`, `<head` or `<body` marker.
-//! Fragments (htmx and Turbo responses) and pages that already load the client pass
-//! through byte for byte. Bodies stream through [`Injector`], which holds back only the
+//! Fragments (htmx and Turbo responses) and pages that already carry the tag pass
+//! through byte for byte. Comments and the raw text of `<script>`, `<style>`,
+//! `<textarea>` and `<title>` are skipped: a `</head>` inside an inline script is
+//! no place for a tag. Bodies stream through [`Injector`], which holds back only the
 //! few bytes that might be the start of a marker split across chunks.
 
 /// Where the proxy serves the reload client.
 const CLIENT_SRC: &str = "/__hotrun/client.js";
+/// How every injected tag starts: a page that has it needs no other.
+const TAG_START: &[u8] = b"<script src=\"/__hotrun/client.js\"";
 
 /// What a pattern means when it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +20,12 @@ enum Kind {
     Marker,
     /// `</head` or `</body`: a place for the tag.
     Close,
-    /// The page already loads hotrun's client.
+    /// The page already carries hotrun's tag.
     Client,
     /// `<!--`: matches are ignored until `-->`.
     CommentOpen,
-    /// `-->`.
-    CommentClose,
+    /// `<script`, `<style`, `<textarea`, `<title`: raw text until this closing tag.
+    RawOpen(&'static [u8]),
 }
 
 struct Pattern {
@@ -38,8 +42,8 @@ const fn pat(text: &'static [u8], then: &'static [u8], kind: Kind) -> Pattern {
     Pattern { text, then, kind }
 }
 
-/// Looked for in this order; inside a comment only `-->` counts.
-const PATTERNS: [Pattern; 9] = [
+/// Looked for in this order, outside comments and raw text.
+const PATTERNS: [Pattern; 12] = [
     pat(b"<!--", b"", Kind::CommentOpen),
     pat(b"<!doctype", b"", Kind::Marker),
     pat(b"<html", OPEN_END, Kind::Marker),
@@ -47,8 +51,11 @@ const PATTERNS: [Pattern; 9] = [
     pat(b"<body", OPEN_END, Kind::Marker),
     pat(b"</head", CLOSE_END, Kind::Close),
     pat(b"</body", CLOSE_END, Kind::Close),
-    pat(b"__hotrun/client.js", b"", Kind::Client),
-    pat(b"-->", b"", Kind::CommentClose),
+    pat(TAG_START, b"", Kind::Client),
+    pat(b"<script", OPEN_END, Kind::RawOpen(b"</script")),
+    pat(b"<style", OPEN_END, Kind::RawOpen(b"</style")),
+    pat(b"<textarea", OPEN_END, Kind::RawOpen(b"</textarea")),
+    pat(b"<title", OPEN_END, Kind::RawOpen(b"</title")),
 ];
 
 /// How a pattern relates to the bytes at one position.
@@ -99,7 +106,8 @@ pub struct Injector {
     /// Bytes held back from the last push: a possible marker cut by the chunk boundary.
     held: Vec<u8>,
     seen_marker: bool,
-    in_comment: bool,
+    /// Inside a comment or raw text: only this ends it.
+    until: Option<&'static [u8]>,
     /// The tag went in, or never will; the rest passes straight through.
     done: bool,
     injected: bool,
@@ -111,7 +119,7 @@ impl Injector {
             tag: tag.into(),
             held: Vec::new(),
             seen_marker: false,
-            in_comment: false,
+            until: None,
             done: false,
             injected: false,
         }
@@ -166,14 +174,24 @@ impl Injector {
     }
 
     fn step(&mut self, s: &[u8], eof: bool) -> Step {
-        // Every pattern starts with one of these; most bytes are skipped at once.
-        if !matches!(s[0], b'<' | b'_' | b'-') {
+        if let Some(end) = self.until {
+            if s[0] != end[0] {
+                return Step::Skip(1);
+            }
+            return match match_at(s, &pat(end, b"", Kind::Close), eof) {
+                Match::No => Step::Skip(1),
+                Match::Partial => Step::Hold,
+                Match::Full(len) => {
+                    self.until = None;
+                    Step::Skip(len)
+                }
+            };
+        }
+        // Every pattern starts with `<`; most bytes are skipped at once.
+        if s[0] != b'<' {
             return Step::Skip(1);
         }
         for p in &PATTERNS {
-            if self.in_comment != (p.kind == Kind::CommentClose) {
-                continue;
-            }
             let len = match match_at(s, p, eof) {
                 Match::No => continue,
                 Match::Partial => return Step::Hold,
@@ -182,10 +200,10 @@ impl Injector {
             match p.kind {
                 Kind::CommentOpen => {
                     // Past `<!` only, so `<!-->` and `<!--->` close at once, as in browsers.
-                    self.in_comment = true;
+                    self.until = Some(b"-->");
                     return Step::Skip(2);
                 }
-                Kind::CommentClose => self.in_comment = false,
+                Kind::RawOpen(end) => self.until = Some(end),
                 Kind::Marker => self.seen_marker = true,
                 Kind::Close if self.seen_marker => return Step::Inject,
                 Kind::Close => {}
@@ -198,7 +216,7 @@ impl Injector {
 }
 
 /// Inject into a whole body at once (for bodies with a known length). Returns None when
-/// nothing went in: the body is not a document, or it already loads hotrun's client
+/// nothing went in: the body is not a document, or it already carries hotrun's tag
 /// (either way, leave it untouched).
 pub fn inject_all(tag: &[u8], body: &[u8]) -> Option<Vec<u8>> {
     let mut injector = Injector::new(tag);
@@ -237,8 +255,9 @@ pub fn csp_nonce(csp: &str) -> Option<String> {
 }
 
 /// The tag to inject, with `nonce="..."` when given (nonce validated to base64/url-safe
-/// chars only; otherwise ignored).
-pub fn script_tag(nonce: Option<&str>) -> Vec<u8> {
+/// chars only; otherwise ignored), and the id of the app that served the page, so a tab
+/// that connects after a newer app went live knows it is stale.
+pub fn script_tag(nonce: Option<&str>, build_id: &str) -> Vec<u8> {
     let safe = |n: &&str| {
         !n.is_empty()
             && n.bytes()
@@ -248,14 +267,18 @@ pub fn script_tag(nonce: Option<&str>) -> Vec<u8> {
         Some(n) => format!(" nonce=\"{n}\""),
         None => String::new(),
     };
-    format!("<script src=\"{CLIENT_SRC}\"{nonce} data-hotrun></script>").into_bytes()
+    let id: String = build_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("<script src=\"{CLIENT_SRC}\"{nonce} data-hotrun=\"{id}\"></script>").into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TAG: &str = "<script src=\"/__hotrun/client.js\" data-hotrun></script>";
+    const TAG: &str = "<script src=\"/__hotrun/client.js\" data-hotrun=\"1-2\"></script>";
 
     fn all(body: &str) -> Option<String> {
         inject_all(TAG.as_bytes(), body.as_bytes()).map(|b| String::from_utf8(b).unwrap())
@@ -351,6 +374,9 @@ mod tests {
     fn never_injected_twice() {
         let page = "<html><head><script src=\"/__hotrun/client.js\"></script></head></html>";
         assert_eq!(all(page), None);
+        // A tag for hotrun's own port (without the proxy) is no reason to leave it out.
+        let page = "<html><head><script src=\"http://127.0.0.1:35729/__hotrun/client.js\"></script></head>";
+        assert!(all(page).is_some());
         let once = all("<html><head></head><body></body></html>").unwrap();
         assert_eq!(all(&once), None);
         assert_eq!(once.matches("__hotrun/client.js").count(), 1);
@@ -437,10 +463,39 @@ mod tests {
 
     #[test]
     fn script_tags() {
-        assert_eq!(script_tag(None), TAG.as_bytes());
-        let with = "<script src=\"/__hotrun/client.js\" nonce=\"a-b_c+/=\" data-hotrun></script>";
-        assert_eq!(script_tag(Some("a-b_c+/=")), with.as_bytes());
-        assert_eq!(script_tag(Some("\"><script>")), TAG.as_bytes());
-        assert_eq!(script_tag(Some("")), TAG.as_bytes());
+        assert_eq!(script_tag(None, "1-2"), TAG.as_bytes());
+        let with =
+            "<script src=\"/__hotrun/client.js\" nonce=\"a-b_c+/=\" data-hotrun=\"1-2\"></script>";
+        assert_eq!(script_tag(Some("a-b_c+/="), "1-2"), with.as_bytes());
+        assert_eq!(script_tag(Some("\"><script>"), "1-2"), TAG.as_bytes());
+        assert_eq!(script_tag(Some(""), "1-\"2"), TAG.as_bytes());
+    }
+
+    #[test]
+    fn raw_text_is_no_place_for_the_tag() {
+        let page = "<html><head><script>document.write('<html><head></head>')</script></head>";
+        assert_eq!(
+            all(page),
+            Some(format!(
+                "<html><head><script>document.write('<html><head></head>')</script>{TAG}</head>"
+            ))
+        );
+        let page = "<html><head><style>/* </head> */</style><TITLE></head></Title></head>";
+        assert_eq!(
+            all(page),
+            Some(format!(
+                "<html><head><style>/* </head> */</style><TITLE></head></Title>{TAG}</head>"
+            ))
+        );
+        // A fragment that only mentions a document inside a script stays a fragment.
+        assert_eq!(
+            all("<div><script>x = '<html><body></body>'</script></div>"),
+            None
+        );
+        // `<scripts>` is no script.
+        assert_eq!(
+            all("<html><scripts></head>"),
+            Some(format!("<html><scripts>{TAG}</head>"))
+        );
     }
 }

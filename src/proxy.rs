@@ -31,7 +31,8 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// Browser reload on the proxy's origin: the hub and who may connect to it.
 pub type Reload = (Arc<Hub>, Guard);
 
-/// Larger documents with a known length are streamed without the reload script.
+/// Documents with a known length up to this size are read whole and sent with their
+/// new length; larger ones are streamed like chunked answers.
 const INJECT_MAX: u64 = 16 << 20;
 
 /// Serve HTTP/1 (with upgrades) on `listener` for as long as hotrun runs, answering
@@ -196,7 +197,10 @@ async fn handle(
     drop(in_flight);
     // Once the app has the request it is never sent again: it may have acted on it.
     Ok(match response {
-        Ok(response) if inject && !head_request => inject_script(response).await,
+        Ok(response) if !head_request => match &shared.reload {
+            Some((hub, _)) => inject_script(response, &hub.live_id()).await,
+            None => response,
+        },
         Ok(response) => response,
         Err(e) => unavailable(&format!("the app did not answer: {e}"), inject),
     })
@@ -305,14 +309,17 @@ fn is_document_request<B>(req: &Request<B>) -> bool {
 /// The one place a response from the app is changed on its way to the browser: the
 /// reload script goes into HTML documents (brief §3, Injection). Everything else —
 /// fragments, other types, encodings hotrun cannot read — passes unchanged.
-async fn inject_script(response: Response<Body>) -> Response<Body> {
-    use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Body> {
+    use hyper::header::{
+        CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+    };
     let headers = response.headers();
     let html = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(inject::is_html);
-    let no_body = matches!(response.status().as_u16(), 100..=199 | 204 | 304);
+    // No body, or a part of one (206): nothing to add to.
+    let no_body = matches!(response.status().as_u16(), 100..=199 | 204 | 206 | 304);
     let encoding = headers
         .get(CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -329,26 +336,33 @@ async fn inject_script(response: Response<Body>) -> Response<Body> {
         return response;
     };
     let nonce = headers
-        .get(CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-        .and_then(inject::csp_nonce);
-    let tag = inject::script_tag(nonce.as_deref());
+        .get_all(CONTENT_SECURITY_POLICY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(inject::csp_nonce);
+    let tag = inject::script_tag(nonce.as_deref(), build_id);
     let length = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let (mut parts, body) = response.into_parts();
-    parts.headers.remove(CONTENT_ENCODING);
-    parts.headers.remove(CONTENT_LENGTH);
     match length {
         // A body of known length is read whole and sent with its new length.
         Some(length) if length <= INJECT_MAX => {
             let Ok(collected) = body.collect().await else {
                 return unavailable("the app's answer broke off", true);
             };
-            let mut bytes = decoder.feed(&collected.to_bytes());
-            bytes.extend(decoder.finish());
-            let bytes = inject::inject_all(&tag, &bytes).unwrap_or(bytes);
+            let raw = collected.to_bytes();
+            let decoded = decoder.feed(&raw).and_then(|mut bytes| {
+                bytes.extend(decoder.finish()?);
+                Ok(bytes)
+            });
+            // What cannot be decoded or is no document goes on as it came.
+            let Some(bytes) = decoded.ok().and_then(|b| inject::inject_all(&tag, &b)) else {
+                return Response::from_parts(parts, full(raw));
+            };
+            parts.headers.remove(CONTENT_ENCODING);
+            parts.headers.remove(ETAG);
             parts.headers.insert(
                 CONTENT_LENGTH,
                 hyper::header::HeaderValue::from(bytes.len()),
@@ -357,6 +371,9 @@ async fn inject_script(response: Response<Body>) -> Response<Body> {
         }
         // Streamed (chunked) answers stay streamed, the script added on the way.
         _ => {
+            parts.headers.remove(CONTENT_ENCODING);
+            parts.headers.remove(CONTENT_LENGTH);
+            parts.headers.remove(ETAG);
             let injector = inject::Injector::new(tag);
             let stream =
                 futures_util::stream::unfold(Some((body, injector, decoder)), |state| async move {
@@ -365,7 +382,11 @@ async fn inject_script(response: Response<Body>) -> Response<Body> {
                         match body.frame().await {
                             Some(Ok(frame)) => match frame.into_data() {
                                 Ok(data) => {
-                                    let out = injector.push(&decoder.feed(&data));
+                                    // A corrupt stream ends where it went wrong.
+                                    let Ok(decoded) = decoder.feed(&data) else {
+                                        return None;
+                                    };
+                                    let out = injector.push(&decoded);
                                     if !out.is_empty() {
                                         let frame = hyper::body::Frame::data(Bytes::from(out));
                                         return Some((Ok(frame), Some((body, injector, decoder))));
@@ -377,7 +398,7 @@ async fn inject_script(response: Response<Body>) -> Response<Body> {
                             },
                             Some(Err(e)) => return Some((Err(e), None)),
                             None => {
-                                let mut out = injector.push(&decoder.finish());
+                                let mut out = injector.push(&decoder.finish().unwrap_or_default());
                                 out.extend(injector.finish());
                                 let frame = hyper::body::Frame::data(Bytes::from(out));
                                 return Some((Ok(frame), None));
@@ -398,32 +419,31 @@ enum Decoder {
 }
 
 impl Decoder {
-    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+    fn feed(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
         use std::io::Write;
         match self {
-            Decoder::None => data.to_vec(),
-            // A corrupt stream yields what was decoded so far.
+            Decoder::None => Ok(data.to_vec()),
             Decoder::Gzip(d) => {
-                let _ = d.write_all(data);
-                std::mem::take(d.get_mut())
+                d.write_all(data)?;
+                Ok(std::mem::take(d.get_mut()))
             }
             Decoder::Deflate(d) => {
-                let _ = d.write_all(data);
-                std::mem::take(d.get_mut())
+                d.write_all(data)?;
+                Ok(std::mem::take(d.get_mut()))
             }
         }
     }
 
-    fn finish(&mut self) -> Vec<u8> {
+    fn finish(&mut self) -> std::io::Result<Vec<u8>> {
         match self {
-            Decoder::None => Vec::new(),
+            Decoder::None => Ok(Vec::new()),
             Decoder::Gzip(d) => {
-                let _ = d.try_finish();
-                std::mem::take(d.get_mut())
+                d.try_finish()?;
+                Ok(std::mem::take(d.get_mut()))
             }
             Decoder::Deflate(d) => {
-                let _ = d.try_finish();
-                std::mem::take(d.get_mut())
+                d.try_finish()?;
+                Ok(std::mem::take(d.get_mut()))
             }
         }
     }
@@ -439,7 +459,8 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 fn unavailable(reason: &str, reload: bool) -> Response<Body> {
     let text = escape(reason);
     let refresh = if reload {
-        String::from_utf8_lossy(&inject::script_tag(None)).into_owned()
+        // Served by no app: the client reloads it as soon as one is up.
+        String::from_utf8_lossy(&inject::script_tag(None, "none")).into_owned()
     } else {
         "<meta http-equiv=\"refresh\" content=\"2\">".into()
     };

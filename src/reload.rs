@@ -47,12 +47,11 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 /// A failed build can list hundreds of errors; the overlay shows the first ones.
 const MAX_DIAGNOSTICS: usize = 100;
 
-/// What a tab that connects now must show.
+/// What the app is doing.
 #[derive(Debug, Clone, PartialEq)]
 enum Current {
     Building,
     Running,
-    Failed(Vec<Diagnostic>),
     Exited(ExitStatus),
 }
 
@@ -60,6 +59,11 @@ struct Inner {
     /// The app version that serves now.
     live: u64,
     current: Current,
+    /// The last build failed with these; until a build succeeds, a tab that connects
+    /// shows them (also after a restart of the old app).
+    failure: Option<Vec<Diagnostic>>,
+    /// A build started and has not failed (yet): the next `compiled` is its app.
+    building: bool,
     clients: Vec<mpsc::UnboundedSender<Arc<str>>>,
 }
 
@@ -83,6 +87,8 @@ impl Hub {
             inner: Mutex::new(Inner {
                 live: 0,
                 current: Current::Building,
+                failure: None,
+                building: false,
                 clients: Vec::new(),
             }),
         }
@@ -90,6 +96,11 @@ impl Hub {
 
     fn build_id(&self, n: u64) -> String {
         format!("{}-{n}", self.run)
+    }
+
+    /// The id of the app that serves now (pages carry it in their script tag).
+    pub fn live_id(&self) -> String {
+        self.build_id(self.lock().live)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -102,14 +113,14 @@ impl Hub {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.lock();
         let mut hello = json!({ "type": "hello", "build_id": self.build_id(inner.live) });
-        match &inner.current {
-            Current::Building => hello["state"] = json!("building"),
-            Current::Running => hello["state"] = json!("running"),
-            Current::Failed(diagnostics) => {
+        match (&inner.current, &inner.failure) {
+            (Current::Building, _) => hello["state"] = json!("building"),
+            (_, Some(diagnostics)) => {
                 hello["state"] = json!("failed");
                 hello["diagnostics"] = diagnostics_json(diagnostics);
             }
-            Current::Exited(status) => {
+            (Current::Running, None) => hello["state"] = json!("running"),
+            (Current::Exited(status), None) => {
                 hello["state"] = json!("exited");
                 hello["code"] = json!(status.code);
                 hello["signal"] = json!(status.signal);
@@ -123,13 +134,30 @@ impl Hub {
     pub fn send(&self, message: &Browser) -> usize {
         let mut inner = self.lock();
         match message {
-            Browser::Building { .. } => inner.current = Current::Building,
+            Browser::Building { .. } => {
+                inner.current = Current::Building;
+                inner.building = true;
+            }
             Browser::Compiled => {
                 inner.live += 1;
                 inner.current = Current::Running;
+                if std::mem::take(&mut inner.building) {
+                    inner.failure = None;
+                }
             }
-            Browser::Ok => inner.current = Current::Running,
-            Browser::Error { diagnostics } => inner.current = Current::Failed(diagnostics.clone()),
+            Browser::Ok => {
+                inner.current = Current::Running;
+                inner.building = false;
+                inner.failure = None;
+            }
+            Browser::Error { diagnostics } => {
+                // The old app (if any) still serves.
+                if inner.current == Current::Building {
+                    inner.current = Current::Running;
+                }
+                inner.building = false;
+                inner.failure = Some(diagnostics.clone());
+            }
             Browser::Exited { status } => inner.current = Current::Exited(*status),
             Browser::Reload { .. } | Browser::Css { .. } => {}
         }
@@ -186,7 +214,9 @@ impl Guard {
     /// Whether the `Host` header names this machine (or a listed name).
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();
-        let name = host_name(&host);
+        let Some(name) = host_name(&host) else {
+            return false;
+        };
         is_loopback_name(name)
             || self
                 .hosts
@@ -210,24 +240,37 @@ impl Guard {
         else {
             return false;
         };
+        let authority = authority.to_ascii_lowercase();
+        // An origin is scheme, host and port: nothing else.
+        let Some(name) = host_name(&authority) else {
+            return false;
+        };
         if self.proxy {
             // The page came through this proxy: same authority as the request.
             authority.eq_ignore_ascii_case(host.trim())
         } else {
-            is_loopback_name(host_name(&authority.to_ascii_lowercase()))
+            is_loopback_name(name)
         }
     }
 }
 
-/// `example.test:3000` → `example.test`; `[::1]:3000` → `::1`.
-fn host_name(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
+/// `example.test:3000` → `example.test`; `[::1]:3000` → `::1`; `None` for anything
+/// that is not a host with an optional port.
+fn host_name(host: &str) -> Option<&str> {
+    let port_ok = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?,
+        None => match host.find(':') {
+            Some(i) => (&host[..i], &host[i..]),
+            None => (host, ""),
+        },
+    };
+    let port_fine = port.is_empty() || port.strip_prefix(':').is_some_and(port_ok);
+    let name_fine = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+    (port_fine && name_fine).then_some(name)
 }
 
 fn is_loopback_name(name: &str) -> bool {
@@ -367,24 +410,30 @@ pub fn serve(listener: std::net::TcpListener, hub: Arc<Hub>, guard: Guard) -> Re
 /// Bind `reload.listen`. When another hotrun holds it, take the next free port (the
 /// caller says so); anything else there is an error.
 pub fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, bool)> {
+    let error = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program serves there; set reload.listen to a free address, or --no-reload)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {addr} (`reload.listen`): {e}{hint}")
+    };
+    match std::net::TcpListener::bind(addr) {
+        Ok(listener) => return Ok((listener, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_hotrun(addr) => {}
+        Err(e) => return Err(error(e)),
+    }
+    // Another hotrun has it: the next free port.
     let mut candidate = addr;
-    for _ in 0..20 {
-        match std::net::TcpListener::bind(candidate) {
-            Ok(listener) => return Ok((listener, candidate != addr)),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_hotrun(candidate) => {
-                candidate.set_port(candidate.port().wrapping_add(1).max(1));
-            }
-            Err(e) => {
-                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-                    " (another program serves there; set reload.listen to a free address, or --no-reload)"
-                } else {
-                    ""
-                };
-                anyhow::bail!("cannot listen on {candidate} (`reload.listen`): {e}{hint}");
-            }
+    for _ in 0..100 {
+        candidate.set_port(candidate.port().checked_add(1).unwrap_or(1024));
+        if let Ok(listener) = std::net::TcpListener::bind(candidate) {
+            return Ok((listener, true));
         }
     }
-    anyhow::bail!("cannot listen on {addr} (`reload.listen`): it and the next 19 ports are taken by other hotruns")
+    anyhow::bail!(
+        "cannot listen on {addr} (`reload.listen`): another hotrun has it, and the next 100 ports are taken"
+    )
 }
 
 /// Whether a hotrun serves its reload script at `addr`.
@@ -397,7 +446,7 @@ fn is_hotrun(addr: SocketAddr) -> bool {
     };
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
-    let request = format!("HEAD {SCRIPT_PATH} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let request = format!("HEAD {SCRIPT_PATH} HTTP/1.0\r\nHost: localhost\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
@@ -462,7 +511,12 @@ mod tests {
             "evil.example:3000",
             "",
             "localhost.evil.example",
+            "127.0.0.1.evil.example",
             "10.0.0.1",
+            "[::1]evil.example",
+            "[::1",
+            "127.0.0.1:",
+            "localhost:3000:1",
         ] {
             assert!(!g.host_allowed(bad), "{bad}");
         }
@@ -477,6 +531,8 @@ mod tests {
         assert!(!g.origin_allowed("http://evil.example", "127.0.0.1:35729"));
         assert!(!g.origin_allowed("null", "127.0.0.1:35729"));
         assert!(!g.origin_allowed("", "127.0.0.1:35729"));
+        assert!(!g.origin_allowed("http://evil.example/.localhost", "127.0.0.1:35729"));
+        assert!(!g.origin_allowed("http://evil.example#x.localhost", "127.0.0.1:35729"));
         let p = guard(true);
         assert!(p.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000"));
         assert!(p.origin_allowed("http://localhost:3000", "localhost:3000"));
@@ -517,6 +573,14 @@ mod tests {
         // Errors first: warnings are left out when there are errors.
         assert_eq!(failed["diagnostics"].as_array().unwrap().len(), 1);
         assert_eq!(failed["diagnostics"][0]["line"], 3);
+        // A restart of the old app (no build) keeps the errors…
+        hub.send(&Browser::Compiled);
+        assert_eq!(hello(&hub)["state"], "failed");
+        // …a good build clears them.
+        hub.send(&Browser::Building { files: vec![] });
+        assert_eq!(hello(&hub)["state"], "building");
+        hub.send(&Browser::Compiled);
+        assert_eq!(hello(&hub)["state"], "running");
         hub.send(&Browser::Exited {
             status: ExitStatus {
                 code: Some(3),

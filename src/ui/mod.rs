@@ -305,28 +305,23 @@ impl Printer {
             } => (Tag::Build, self.text(line)),
             Report::Output { line, .. } => (Tag::App, self.text(line)),
             // Worth a line when a tab changes: a reload or a stylesheet swap.
-            Report::ReloadSent { kind, clients } => match *kind {
-                _ if *clients == 0
-                    || !self.settings.verbose
-                        && *kind != "reload"
-                        && *kind != "css"
-                        && *kind != "compiled" =>
-                {
-                    return None
+            Report::ReloadSent { kind, clients } => {
+                if *clients == 0 {
+                    return None;
                 }
-                "css" => (
-                    Tag::Hotrun,
-                    format!(
-                        "browser: stylesheet swapped in {} tab{}",
-                        clients,
-                        plural(*clients)
-                    ),
-                ),
-                _ => (
-                    Tag::Hotrun,
-                    format!("browser: reloading {} tab{}", clients, plural(*clients)),
-                ),
-            },
+                let tabs = format!("{clients} tab{}", plural(*clients));
+                let text = match *kind {
+                    "compiled" | "reload" => format!("browser: reloading {tabs}"),
+                    "css" => format!("browser: stylesheet swapped in {tabs}"),
+                    // The rest changes nothing on the page: worth a line in -v only.
+                    _ if !self.settings.verbose => return None,
+                    "error" => format!("browser: showing the errors in {tabs}"),
+                    "ok" => format!("browser: overlay cleared in {tabs}"),
+                    "exited" => format!("browser: told {tabs} the app exited"),
+                    other => format!("browser: `{other}` sent to {tabs}"),
+                };
+                (Tag::Hotrun, text)
+            }
             Report::Error { message } => (Tag::Error, message.clone()),
             Report::Info { message } => (Tag::Hotrun, message.clone()),
         })

@@ -63,7 +63,17 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
 }
 
-const SCRIPT: &str = "<script src=\"/__hotrun/client.js\" data-hotrun></script>";
+/// How the injected tag starts; it ends with the id of the app that served the page.
+const SCRIPT: &str = "<script src=\"/__hotrun/client.js\" data-hotrun=\"";
+
+/// Whether the injected tag stands right before `place`.
+fn injected_before(page: &str, place: &str) -> bool {
+    page.find(SCRIPT).is_some_and(|start| {
+        let rest = &page[start + SCRIPT.len()..];
+        rest.find("\"></script>")
+            .is_some_and(|end| rest[end + 11..].starts_with(place))
+    })
+}
 
 /// The site fixture behind the proxy, with browser reload; returns the proxy port once
 /// the first app is ready.
@@ -228,7 +238,11 @@ fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
     assert_eq!(status, 200);
     let page = String::from_utf8(body).unwrap();
     assert_eq!(page.matches(SCRIPT).count(), 1, "{page}");
-    assert!(page.contains(&format!("{SCRIPT}</head>")), "{page}");
+    assert!(injected_before(&page, "</head>"), "{page}");
+    // The tag names the app that served the page, as the hub does.
+    let start = page.find(SCRIPT).unwrap() + SCRIPT.len();
+    let id = &page[start..start + page[start..].find('"').unwrap()];
+    assert_eq!(next(&mut connect(port), "hello")["build_id"], id);
     assert_eq!(
         header(&head, "content-length").map(|l| l.parse::<usize>().unwrap()),
         Some(page.len())
@@ -236,7 +250,7 @@ fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
     // Chunked: `</head>` arrives split across chunks, and still matches.
     let (_, _, body) = request(port, "/chunked", &[]);
     let page = String::from_utf8(body).unwrap();
-    assert!(page.contains(&format!("{SCRIPT}</head>")), "{page}");
+    assert!(injected_before(&page, "</head>"), "{page}");
     // A fragment is no document.
     let (_, head, body) = request(port, "/fragment", &[("HX-Request", "true")]);
     assert_eq!(body, b"<li>fragment</li>");
@@ -244,7 +258,7 @@ fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
     // The page's CSP nonce goes on the script.
     let (_, _, body) = request(port, "/csp", &[]);
     assert!(String::from_utf8_lossy(&body)
-        .contains("<script src=\"/__hotrun/client.js\" nonce=\"n0nce42\" data-hotrun>"));
+        .contains("<script src=\"/__hotrun/client.js\" nonce=\"n0nce42\" data-hotrun=\""));
     // Not HTML: untouched.
     let (_, _, body) = request(port, "/static/theme.css", &[]);
     assert!(!String::from_utf8_lossy(&body).contains("hotrun"));
@@ -291,9 +305,11 @@ http.server.ThreadingHTTPServer(("127.0.0.1", {app_port}), Handler).serve_foreve
     assert_eq!(header(&head, "x-seen-accept-encoding"), Some("identity"));
     assert_eq!(header(&head, "content-encoding"), None);
     let page = String::from_utf8(body).expect("decompressed");
-    assert_eq!(
-        page,
-        format!("<!doctype html><html><head><title>gz</title>{SCRIPT}</head><body>gzip page</body></html>")
+    assert!(
+        page.starts_with(&format!(
+            "<!doctype html><html><head><title>gz</title>{SCRIPT}"
+        )) && injected_before(&page, "</head><body>gzip page</body></html>"),
+        "{page}"
     );
     assert_eq!(
         header(&head, "content-length"),
@@ -306,7 +322,13 @@ http.server.ThreadingHTTPServer(("127.0.0.1", {app_port}), Handler).serve_foreve
 
 #[test]
 fn without_the_proxy_reload_has_its_own_port_and_a_second_hotrun_takes_the_next() {
-    let reload_port = free_port();
+    // Two free ports in a row: the second hotrun takes the next one.
+    let reload_port = loop {
+        let port = free_port();
+        if std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            break port;
+        }
+    };
     let app_port = free_port();
     let config = format!(
         "[build]\ncmd = 'true'\n[run]\ncmd = 'sleep 600'\n[reload]\nlisten = \"{reload_port}\"\n"
