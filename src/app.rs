@@ -578,7 +578,10 @@ impl Effects {
         // Past the timeout the state counts the app as ready anyway: stop asking then.
         let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
         tokio::spawn(async move {
-            let mut pause = std::time::Duration::from_millis(10);
+            // Most apps answer within a few milliseconds: ask often at first, so the
+            // swap waits for the app, not for the probe; then back off.
+            let start = tokio::time::Instant::now();
+            let mut pause = std::time::Duration::from_millis(2);
             while !reaped.load(std::sync::atomic::Ordering::SeqCst)
                 && tokio::time::Instant::now() < until
             {
@@ -587,7 +590,9 @@ impl Effects {
                     return;
                 }
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+                if start.elapsed() > std::time::Duration::from_millis(500) {
+                    pause = (pause * 2).min(std::time::Duration::from_millis(250));
+                }
             }
         });
     }
