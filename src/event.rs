@@ -17,6 +17,9 @@ pub enum Event {
         files: Vec<PathBuf>,
         removed_dirs: Vec<PathBuf>,
     },
+    /// The watcher got file events and is still looking at them (reading, hashing): a
+    /// burst goes on, even when sorting a big one takes longer than the settle window.
+    Changing,
     /// Every directory is watched; changes count from now on.
     Watching {
         roots: Vec<PathBuf>,

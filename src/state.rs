@@ -139,6 +139,9 @@ pub struct State {
     pub paused: bool,
     /// Build inputs that changed while paused (`Some` even when empty after a rescan).
     paused_files: Option<BTreeSet<PathBuf>>,
+    /// The watcher is sorting events it got (`Event::Changing`) and has not said what
+    /// changed yet: the burst is not over, whatever the clock says.
+    sorting: bool,
     quitting: Option<i32>,
     restart_at: Option<Instant>,
     backoff: Duration,
@@ -176,6 +179,7 @@ impl State {
             builds_finished: 0,
             paused: false,
             paused_files: None,
+            sorting: false,
             quitting: None,
             restart_at: None,
             backoff: BACKOFF_START,
@@ -267,7 +271,12 @@ impl State {
     }
 
     fn settle_deadline(&self, first: Instant, last: Instant) -> Instant {
-        (last + self.options.debounce).min(first + self.options.debounce_cap)
+        let cap = first + self.options.debounce_cap;
+        if self.sorting {
+            cap
+        } else {
+            (last + self.options.debounce).min(cap)
+        }
     }
 
     pub fn update(&mut self, event: Event, now: Instant) -> Vec<Effect> {
@@ -276,11 +285,21 @@ impl State {
             Event::Changed {
                 files,
                 removed_dirs,
-            } => self.on_changed(files, removed_dirs, now, &mut fx),
+            } => {
+                if std::mem::take(&mut self.sorting) {
+                    // The window counts from when the watcher is done sorting.
+                    if let Build::Settling { last, .. } = &mut self.build {
+                        *last = now;
+                    }
+                }
+                self.on_changed(files, removed_dirs, now, &mut fx)
+            }
             Event::Rescan => {
-                fx.push(info(
-                    "file events were lost (watch queue overflow): rebuilding",
-                ));
+                // Worth the json `error`: hotrun works around it, but it should be rare.
+                fx.push(Effect::Report(Report::Error {
+                    message: "file events were lost (the OS watch queue overflowed): rebuilding"
+                        .into(),
+                }));
                 if self.paused {
                     self.paused_files.get_or_insert_with(BTreeSet::new);
                 } else if self.quitting.is_none() {
@@ -288,6 +307,7 @@ impl State {
                 }
             }
             Event::Notice(message) => fx.push(Effect::Report(Report::Error { message })),
+            Event::Changing => self.sorting = true,
             Event::Watching {
                 roots,
                 directories,

@@ -1129,3 +1129,37 @@ fn browsers_hear_errors_ok_and_exits() {
     let fx = st.update(exited(1, terminated()), at + ms(400));
     assert!(browser(&fx).is_empty(), "{fx:#?}");
 }
+
+#[test]
+fn a_watcher_still_sorting_a_burst_keeps_the_settle_window_open() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let at = ready + ms(1000);
+    st.update(changed(&[MAIN_RS]), at);
+    // The watcher got more events and is sorting them (hashing thousands of files,
+    // say): no build, however long that takes…
+    st.update(Event::Changing, at + ms(10));
+    assert!(builds_started(&advance(&mut st, at + ms(400))).is_empty());
+    // …until it says what changed; the window counts from then.
+    st.update(changed(&[]), at + ms(400));
+    assert!(builds_started(&advance(&mut st, at + ms(429))).is_empty());
+    assert_eq!(builds_started(&advance(&mut st, at + ms(430))).len(), 1);
+
+    // The cap still holds: a watcher that never finishes cannot hold a build back.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    let at = ready + ms(1000);
+    st.update(changed(&[MAIN_RS]), at);
+    st.update(Event::Changing, at + ms(10));
+    assert_eq!(
+        builds_started(&advance(&mut st, at + options().debounce_cap)).len(),
+        1
+    );
+
+    // While idle, it starts nothing.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    assert!(st.update(Event::Changing, ready + ms(10)).is_empty());
+    assert_eq!(st.next_deadline(), None);
+}

@@ -127,6 +127,21 @@ fn test_watch_limit() -> Option<usize> {
 
 type RawEvent = notify::Result<notify::Event>;
 
+/// An event that may change a file (not a read, not an error).
+fn is_change(event: &RawEvent) -> bool {
+    event.as_ref().is_ok_and(|e| {
+        !matches!(
+            e.kind,
+            EventKind::Access(
+                AccessKind::Open(_)
+                    | AccessKind::Close(AccessMode::Read)
+                    | AccessKind::Read
+                    | AccessKind::Any
+            )
+        )
+    })
+}
+
 /// What one batch of notifications amounts to.
 #[derive(Debug, Default)]
 struct Changes {
@@ -343,8 +358,14 @@ impl WatchThread {
                 batch.push(more);
             }
             let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
+            // Sorting a big batch takes a while: the burst is not over meanwhile. Said
+            // before, and closed by a `Changed` after (even an empty one).
+            let sorting = batch.iter().any(is_change);
+            if sorting {
+                let _ = self.tx.send(Event::Changing);
+            }
             let changes = self.process(batch)?;
-            if !(changes.files.is_empty() && changes.removed_dirs.is_empty())
+            if (sorting || !(changes.files.is_empty() && changes.removed_dirs.is_empty()))
                 && self
                     .tx
                     .send(Event::Changed {

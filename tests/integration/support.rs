@@ -153,6 +153,8 @@ pub struct Builder {
     text: String,
     args: Vec<String>,
     reload: bool,
+    /// Run in a user namespace with this inotify limit: (file under /proc/sys/user, value).
+    limit: Option<(String, u32)>,
 }
 
 pub fn hotrun(dir: &Path) -> Builder {
@@ -167,6 +169,7 @@ pub fn hotrun(dir: &Path) -> Builder {
         text: "hotrun --ui json".to_string(),
         args: Vec::new(),
         reload: false,
+        limit: None,
     }
 }
 
@@ -195,12 +198,56 @@ impl Builder {
         self
     }
 
+    /// Run hotrun in a user namespace whose inotify limit `limit` (`max_inotify_watches`
+    /// or `max_inotify_instances` under /proc/sys/user) is `value`: the real OS limit.
+    /// Where user namespaces are not allowed, the hidden knob `knob` simulates it, said
+    /// loudly (and under CI=true that is a failure: CI machines allow them).
+    pub fn inotify_limit(mut self, limit: &str, value: u32, knob: (&str, &str)) -> Builder {
+        let allowed = Command::new("unshare")
+            .args(["-U", "-r", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if allowed {
+            self.limit = Some((limit.to_string(), value));
+        } else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "user namespaces (unshare -U -r) are not allowed on this CI machine"
+            );
+            eprintln!(
+                "NOTE: user namespaces are not allowed here: simulating {limit} with {knob:?}"
+            );
+            self = self.env(knob.0, knob.1);
+        }
+        self
+    }
+
     fn finish_args(&mut self) {
         if !self.reload {
             self.cmd.arg("--no-reload");
             self.text = self.text.replacen("--ui json", "--ui json --no-reload", 1);
         }
         self.cmd.args(&self.args);
+        if let Some((limit, value)) = self.limit.take() {
+            // unshare and sh both exec: hotrun keeps the pid the test started.
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-U", "-r", "sh", "-c"]).arg(format!(
+                "echo {value} > /proc/sys/user/{limit} && exec \"$0\" \"$@\""
+            ));
+            cmd.arg(self.cmd.get_program()).args(self.cmd.get_args());
+            for (key, value) in self.cmd.get_envs() {
+                match value {
+                    Some(value) => cmd.env(key, value),
+                    None => cmd.env_remove(key),
+                };
+            }
+            if let Some(dir) = self.cmd.get_current_dir() {
+                cmd.current_dir(dir);
+            }
+            self.cmd = cmd;
+            self.text = format!("unshare -U -r ({limit} = {value}) {}", self.text);
+        }
     }
 
     pub fn start(mut self) -> Hotrun {

@@ -163,8 +163,9 @@ fn the_watch_limit_gives_one_message_and_polling_keeps_working() {
     for d in ["a", "b", "c"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
+    // The OS limit for real (a user namespace allowing 2 watches), or the knob.
     let mut h = hotrun(dir.path())
-        .env("HOTRUN_TEST_MAX_WATCHES", "1")
+        .inotify_limit("max_inotify_watches", 2, ("HOTRUN_TEST_MAX_WATCHES", "2"))
         .start();
     let error = h.wait("error");
     let message = error["message"].as_str().unwrap();
@@ -191,7 +192,7 @@ fn the_watch_limit_gives_one_message_and_polling_keeps_working() {
 fn no_inotify_instance_falls_back_to_polling() {
     let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
     let mut h = hotrun(dir.path())
-        .env("HOTRUN_TEST_NO_INOTIFY", "1")
+        .inotify_limit("max_inotify_instances", 0, ("HOTRUN_TEST_NO_INOTIFY", "1"))
         .start();
     let error = h.wait("error");
     assert!(
@@ -281,4 +282,56 @@ fn a_fifo_in_the_tree_does_not_stall_watching() {
     h.wait_for("build_started", |e| {
         e["files"].to_string().contains("main.go")
     });
+}
+
+#[test]
+fn a_watch_queue_overflow_rebuilds_once() {
+    let queue: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(16384);
+    // Each new file is at least two events (create, close-write).
+    let files = queue / 2 + 1000;
+    if files > 100_000 {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "max_queued_events is {queue}: too many files to overflow it in a test"
+        );
+        eprintln!("SKIPPED: max_queued_events is {queue}: too many files to overflow it here");
+        return;
+    }
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    std::fs::create_dir_all(dir.path().join("burst")).unwrap();
+    let mut h = hotrun(dir.path()).start();
+    h.wait("app_started");
+    let from = h.cursor();
+    // hotrun stopped (SIGSTOP) reads nothing: the kernel's queue overflows for real.
+    h.signal(libc::SIGSTOP);
+    for i in 0..files {
+        std::fs::write(dir.path().join(format!("burst/f{i}.go")), "package x").unwrap();
+    }
+    h.signal(libc::SIGCONT);
+    let error = h.wait("error");
+    assert!(
+        error["message"].as_str().unwrap().contains("overflow"),
+        "{error}"
+    );
+    h.wait("build_finished");
+    // Then quiet: the overflow and the burst it hid were one build.
+    h.send("rebuild");
+    h.wait("build_finished");
+    let events = h.events_since(from);
+    let builds = events
+        .iter()
+        .filter(|e| e["event"] == "build_started")
+        .count();
+    if builds != 2 {
+        let names: Vec<String> = events
+            .iter()
+            .map(|e| format!("{} {}", e["ts_ms"], e["event"]))
+            .collect();
+        h.fail(&format!(
+            "{builds} builds, not one for the overflow and its burst and one asked for: {names:?}"
+        ));
+    }
 }
