@@ -54,6 +54,14 @@ const WRITE_GRACE: Duration = Duration::from_millis(50);
 
 /// Files larger than this are compared by size and mtime rather than by content.
 const HASH_LIMIT: u64 = 32 * 1024 * 1024;
+/// At most this many files found at start have their content hashed in the background
+/// (a bounded memory cost), so a build that rewrites one identically is no change even
+/// the first time.
+const PRIME_MAX: usize = 20_000;
+/// Files modified this close to the start are not primed: the file system's clock is
+/// coarse, and a change made just after the start must never be taken for the old
+/// content.
+const PRIME_MARGIN: Duration = Duration::from_millis(100);
 
 /// What to watch and what to leave alone.
 #[derive(Debug, Clone)]
@@ -93,6 +101,7 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<WatchHandle>
                 filter,
                 hashes: HashMap::new(),
                 pending: HashMap::new(),
+                unprimed: Vec::new(),
                 tx,
                 limit: test_watch_limit(),
             };
@@ -294,6 +303,8 @@ struct WatchThread {
     hashes: HashMap<PathBuf, u64>,
     /// Files being written: looked at when closed (or after `WRITE_GRACE`).
     pending: HashMap<PathBuf, Instant>,
+    /// Files found at start whose content is still to be hashed (between events).
+    unprimed: Vec<PathBuf>,
     tx: UnboundedSender<Event>,
     limit: Option<usize>,
 }
@@ -316,10 +327,12 @@ impl WatchThread {
                 }
             },
         });
+        let started = std::time::SystemTime::now();
+        let mut found = Vec::new();
         for root in roots {
             self.filter.load_parents(root);
             if root.is_dir() {
-                self.watch_tree(root, None)?;
+                self.watch_tree(root, Some(&mut found))?;
                 self.file_root_parents.remove(root);
             } else if let Some(parent) = root.parent() {
                 // A single file: its directory is watched (an editor's save that renames
@@ -337,21 +350,37 @@ impl WatchThread {
             directories: self.watched.len(),
             polling: self.poll,
         });
+        found.truncate(PRIME_MAX);
+        self.unprimed = found;
+        let primed_before = started.checked_sub(PRIME_MARGIN).unwrap_or(started);
 
         loop {
-            // Sleep until an event comes, or until a file still being written is due.
-            let due = self.pending.values().min().map(|t| *t + WRITE_GRACE);
-            let first = match due {
-                Some(at) => match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
+            let first = if !self.unprimed.is_empty() {
+                // Between events, hash what was there at start, a few files at a time.
+                match raw_rx.try_recv() {
                     Ok(event) => Some(event),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                },
-                None => match raw_rx.recv() {
-                    Ok(event) => Some(event),
-                    Err(_) => break,
-                },
+                    Err(mpsc::TryRecvError::Empty) => {
+                        self.prime(primed_before);
+                        continue;
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                // Sleep until an event comes, or until a file still being written is due.
+                let due = self.pending.values().min().map(|t| *t + WRITE_GRACE);
+                match due {
+                    Some(at) => {
+                        match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                            Ok(event) => Some(event),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    None => match raw_rx.recv() {
+                        Ok(event) => Some(event),
+                        Err(_) => break,
+                    },
+                }
             };
             let mut batch: Vec<RawEvent> = first.into_iter().collect();
             while let Ok(more) = raw_rx.try_recv() {
@@ -652,6 +681,27 @@ impl WatchThread {
     }
 
     /// True unless the file holds exactly what it held the last time we looked.
+    /// Hash a few of the files found at start that nothing changed since.
+    fn prime(&mut self, before: std::time::SystemTime) {
+        for _ in 0..128 {
+            let Some(path) = self.unprimed.pop() else {
+                self.unprimed = Vec::new();
+                return;
+            };
+            if self.hashes.contains_key(&path) {
+                continue;
+            }
+            let old = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m < before);
+            if old {
+                if let Some(hash) = content_hash(&path) {
+                    self.hashes.insert(path, hash);
+                }
+            }
+        }
+    }
+
     fn content_changed(&mut self, path: &Path) -> bool {
         let Some(hash) = content_hash(path) else {
             return true;

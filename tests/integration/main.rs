@@ -9,6 +9,7 @@ mod clients;
 mod config;
 mod golang;
 mod live;
+mod loops;
 mod output;
 mod panel;
 mod processes;
