@@ -279,14 +279,15 @@ fn location(line: &str) -> Option<Diagnostic> {
     let word = &trimmed[..word_end];
     let mut parts = word.split(':');
     let file = parts.next()?;
-    if file.is_empty() || !(file.contains('.') || file.contains('/')) {
+    let name = file.trim_start_matches("./");
+    if name.is_empty() || !(file.contains('.') || file.contains('/')) {
         return None;
     }
-    let line_no: u32 = parts.next()?.parse().ok()?;
+    let line_no = number(parts.next()?)?;
     let next = parts.next()?;
-    let (column, rest_start) = match next.parse::<u32>() {
-        Ok(col) => (Some(col), parts.next()),
-        Err(_) => (None, Some(next)),
+    let (column, rest_start) = match number(next) {
+        Some(col) => (Some(col), parts.next()),
+        None => (None, Some(next)),
     };
     // `path:line:` must end in a colon (the rest of the word is empty).
     if rest_start.is_none_or(|r| !r.is_empty()) || parts.next().is_some() {
@@ -305,10 +306,18 @@ fn location(line: &str) -> Option<Diagnostic> {
         level: level.into(),
         message,
         rendered: String::new(),
-        file: Some(file.trim_start_matches("./").to_string()),
+        file: Some(name.to_string()),
         line: Some(line_no),
         column,
     })
+}
+
+/// A line or column number as tools print them: digits only (`+5` is none).
+fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -338,5 +347,12 @@ mod tests {
                 ("src/app.zig".into(), 3, None, "warning".into()),
             ]
         );
+    }
+
+    #[test]
+    fn locations_name_a_file_and_numbers_in_digits() {
+        // No file left after `./`, a signed line or column: not a location.
+        let text = "./:0: error: x\n./././:3:1: y\nmain.c:+5: z\nmain.c:5:+2: w\n";
+        assert!(locations(text).is_empty(), "{:?}", locations(text));
     }
 }

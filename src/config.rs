@@ -210,14 +210,23 @@ pub fn parse(path: &Path, text: String) -> Result<Loaded> {
             .to_string()
             .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
-        let position = inner
-            .span()
+        let span = inner.span();
+        let position = span
+            .as_ref()
             .map(|s| {
                 let (l, c) = line_column(&text, s.start);
                 format!(":{l}:{c}")
             })
             .unwrap_or_default();
-        let message = friendly(inner.message().trim_end());
+        let message = match inner.message().trim_end() {
+            // toml says nothing for a file that ends where a value should be
+            // (`debounce =`), nor for a carriage return without a line feed.
+            "" if span.is_some_and(|s| s.start >= text.len()) => {
+                "unexpected end of file".to_string()
+            }
+            "" => "invalid TOML".to_string(),
+            message => friendly(message),
+        };
         let hint = did_you_mean(&message)
             .map(|s| format!(", did you mean `{s}`?"))
             .unwrap_or_default();
@@ -377,6 +386,22 @@ poll = true
             msg.starts_with("c.toml:2:12: `watch.debounce`: expected a duration"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn errors_toml_says_nothing_about_still_say_something() {
+        let error =
+            |text: &str| format!("{:#}", parse(Path::new("c.toml"), text.into()).unwrap_err());
+        assert_eq!(
+            error("[watch]\ndebounce ="),
+            "c.toml:2:11: unexpected end of file"
+        );
+        assert_eq!(
+            error("[build]\nenv = { A ="),
+            "c.toml:2:12: unexpected end of file"
+        );
+        assert_eq!(error("\r"), "c.toml:1:1: invalid TOML");
+        assert_eq!(error("# x\r"), "c.toml:1:4: invalid TOML");
     }
 
     #[test]

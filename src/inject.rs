@@ -1,7 +1,8 @@
 //! Adds hotrun's browser-reload script to the HTML documents the proxy passes on.
 //!
-//! The tag goes in once, before `</head>` (else before `</body>`, else at the end), and
-//! only into documents: a body with a `<!doctype`, `<html`, `<head` or `<body` marker.
+//! The tag goes in once, before `</head>` (else before `</body>`, else at the end unless
+//! the page ends inside a comment or raw text, where a tag would be text), and only into
+//! documents: a body with a `<!doctype`, `<html`, `<head` or `<body` marker.
 //! Fragments (htmx and Turbo responses) and pages that already carry the tag pass
 //! through byte for byte. Comments and the raw text of `<script>`, `<style>`,
 //! `<textarea>` and `<title>` are skipped: a `</head>` inside an inline script is
@@ -134,11 +135,12 @@ impl Injector {
     }
 
     /// The body ended: returns what was held back, plus the tag at the end when the
-    /// body is a document that had neither `</head>` nor `</body>`.
+    /// body is a document that had neither `</head>` nor `</body>` and does not end
+    /// inside a comment or raw text.
     pub fn finish(&mut self) -> Vec<u8> {
         let held = std::mem::take(&mut self.held);
         let mut out = self.scan(held, true);
-        if !self.done && self.seen_marker {
+        if !self.done && self.seen_marker && self.until.is_none() {
             out.extend_from_slice(&self.tag);
             self.injected = true;
         }
@@ -327,6 +329,22 @@ mod tests {
     fn document_without_closing_tags_gets_tag_at_end() {
         let out = all("<!DOCTYPE html><p>x");
         assert_eq!(out, Some(format!("<!DOCTYPE html><p>x{TAG}")));
+    }
+
+    #[test]
+    fn no_tag_at_the_end_inside_a_comment_or_raw_text() {
+        // A page cut short inside a style, script, title or comment: a tag there would be
+        // text, and each pass through hotrun would add one more.
+        for page in [
+            "<!doctype html><style>",
+            "<!doctype html><script>let a = 1;",
+            "<html><title>t",
+            "<html><!-- x",
+        ] {
+            assert_eq!(all(page), None, "{page}");
+        }
+        let out = all("<!doctype html><style></style>");
+        assert_eq!(out, Some(format!("<!doctype html><style></style>{TAG}")));
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod config;
 mod event;
 mod inject;
 mod lines;
+#[cfg(test)]
+mod proptests;
 mod proxy;
 mod reference;
 mod reload;

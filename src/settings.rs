@@ -203,7 +203,9 @@ impl Settings {
     }
 }
 
-fn resolve(
+/// The settings for `cli` over the config file `loaded` (already read), without reading
+/// any file.
+pub(crate) fn resolve(
     cli: &Cli,
     cwd: PathBuf,
     cargo_root: Option<PathBuf>,
@@ -231,6 +233,12 @@ fn resolve(
     let run_cmd = cli.project.run_cmd.clone().or_else(|| r.cmd.clone());
     // A build command takes over from Cargo; a run command alone runs what Cargo built.
     let cargo_root = if build_cmd.is_some() {
+        if cargo_root.is_some() && run_cmd.is_none() {
+            bail!(
+                "a build command is set (`build.cmd` or --build-cmd) but no run command: hotrun cannot know what it builds; set `run.cmd` in {} or pass --run-cmd",
+                config::FILE_NAME
+            );
+        }
         None
     } else {
         cargo_root
@@ -401,7 +409,11 @@ fn resolve(
         (None, None) => None,
     };
     if poll.is_some_and(|p| p < Duration::from_millis(10)) {
-        bail!("the polling interval must be at least 10ms");
+        let message = "the polling interval must be at least 10ms";
+        return Err(match (&cli.watch.poll, &w.poll) {
+            (None, Some(p)) => file.error_at(p.span(), "watch.poll", message),
+            _ => anyhow!("--poll: {message}"),
+        });
     }
     let mut paths: Vec<PathBuf> = w
         .paths
@@ -667,7 +679,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    Ok(Duration::from_secs_f64(value * scale))
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("duration `{text}` is too long"))
 }
 
 pub fn format_duration(d: Duration) -> String {
@@ -800,6 +812,30 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        // Longer than a Duration holds: an error, not a panic.
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("18446744073709551616s").is_err());
+    }
+
+    fn resolve_file(text: &str) -> Result<Settings> {
+        let loaded = config::parse(Path::new("c.toml"), text.into())?;
+        let cli = <Cli as clap::Parser>::try_parse_from(["hotrun"])?;
+        let site = PathBuf::from("/site");
+        resolve(&cli, site.clone(), Some(site), Some(loaded))
+    }
+
+    #[test]
+    fn values_out_of_range_point_at_the_file() {
+        let err = resolve_file("[watch]\npoll = \"5ms\"\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "c.toml:2:8: `watch.poll`: the polling interval must be at least 10ms"
+        );
+        let err = resolve_file("[watch]\ndebounce = \"99999999999999999999h\"\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "c.toml:2:12: `watch.debounce`: duration `99999999999999999999h` is too long"
+        );
     }
 
     #[test]
