@@ -194,7 +194,29 @@ async fn handle(
         }
     };
     let response = send(sender, req.map(|b| b.boxed()), client_upgrade).await;
-    drop(in_flight);
+    // An answer of known length stays in flight until its body has been passed on, so
+    // a swap never stops the app in the middle of it. One that may never end (chunked,
+    // SSE, an upgrade) counts only until its head came.
+    let response = match response {
+        Ok(response)
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS
+                && hyper::body::Body::size_hint(response.body())
+                    .exact()
+                    .is_some() =>
+        {
+            Ok(response.map(|body| {
+                body.map_frame(move |frame| {
+                    let _until_the_body_is_done = &in_flight;
+                    frame
+                })
+                .boxed()
+            }))
+        }
+        other => {
+            drop(in_flight);
+            other
+        }
+    };
     // Once the app has the request it is never sent again: it may have acted on it.
     Ok(match response {
         Ok(response) if !head_request => match &shared.reload {
@@ -206,7 +228,8 @@ async fn handle(
     })
 }
 
-/// Requests sent to the app whose answer has not begun yet.
+/// Requests sent to the app whose answer has not begun yet, or (when its length is
+/// known) has not been passed on whole.
 #[derive(Default)]
 struct InFlight {
     count: std::sync::atomic::AtomicUsize,

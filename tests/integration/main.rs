@@ -16,4 +16,5 @@ mod processes;
 mod reload;
 mod setup;
 mod swaps;
+mod torture;
 mod watching;
