@@ -367,7 +367,6 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
     if (!document.hidden && paused && !ws) { paused = false; connect(); }
   });
 
-  hr._test = { ansiSegments, matchScore };
   restoreScroll();
   connect();
 })();

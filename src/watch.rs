@@ -54,9 +54,9 @@ const WRITE_GRACE: Duration = Duration::from_millis(50);
 
 /// Files larger than this are compared by size and mtime rather than by content.
 const HASH_LIMIT: u64 = 32 * 1024 * 1024;
-/// At most this many files found at start have their content hashed in the background
-/// (a bounded memory cost), so a build that rewrites one identically is no change even
-/// the first time.
+/// At most this many files present at start have their content hashed in the
+/// background, after `Watching` (a bounded memory cost), so a build that rewrites one
+/// identically is no change even the first time.
 const PRIME_MAX: usize = 20_000;
 /// Files modified this close to the start are not primed: the file system's clock is
 /// coarse, and a change made just after the start must never be taken for the old
@@ -102,6 +102,7 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<WatchHandle>
                 hashes: HashMap::new(),
                 pending: HashMap::new(),
                 unprimed: Vec::new(),
+                prime_budget: PRIME_MAX,
                 tx,
                 limit: test_watch_limit(),
             };
@@ -303,8 +304,10 @@ struct WatchThread {
     hashes: HashMap<PathBuf, u64>,
     /// Files being written: looked at when closed (or after `WRITE_GRACE`).
     pending: HashMap<PathBuf, Instant>,
-    /// Files found at start whose content is still to be hashed (between events).
+    /// Directories watched at start whose files' content is still to be hashed
+    /// (between events, after `Watching`), and how many more files may be.
     unprimed: Vec<PathBuf>,
+    prime_budget: usize,
     tx: UnboundedSender<Event>,
     limit: Option<usize>,
 }
@@ -328,11 +331,10 @@ impl WatchThread {
             },
         });
         let started = std::time::SystemTime::now();
-        let mut found = Vec::new();
         for root in roots {
             self.filter.load_parents(root);
             if root.is_dir() {
-                self.watch_tree(root, Some(&mut found))?;
+                self.watch_tree(root, None)?;
                 self.file_root_parents.remove(root);
             } else if let Some(parent) = root.parent() {
                 // A single file: its directory is watched (an editor's save that renames
@@ -350,8 +352,7 @@ impl WatchThread {
             directories: self.watched.len(),
             polling: self.poll,
         });
-        found.truncate(PRIME_MAX);
-        self.unprimed = found;
+        self.unprimed = self.watched.iter().cloned().collect();
         let primed_before = started.checked_sub(PRIME_MARGIN).unwrap_or(started);
 
         loop {
@@ -681,23 +682,26 @@ impl WatchThread {
     }
 
     /// True unless the file holds exactly what it held the last time we looked.
-    /// Hash a few of the files found at start that nothing changed since.
+    /// Hash the files of one directory watched at start that nothing changed since.
     fn prime(&mut self, before: std::time::SystemTime) {
-        for _ in 0..128 {
-            let Some(path) = self.unprimed.pop() else {
-                self.unprimed = Vec::new();
-                return;
-            };
-            if self.hashes.contains_key(&path) {
+        let Some(dir) = self.unprimed.pop().filter(|_| self.prime_budget > 0) else {
+            self.unprimed = Vec::new();
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let old = entry
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < before));
+            if !old || self.hashes.contains_key(&path) || self.filter.ignored(&path, false) {
                 continue;
             }
-            let old = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|m| m < before);
-            if old {
-                if let Some(hash) = content_hash(&path) {
-                    self.hashes.insert(path, hash);
-                }
+            if let Some(hash) = content_hash(&path) {
+                self.hashes.insert(path, hash);
+                self.prime_budget = self.prime_budget.saturating_sub(1);
             }
         }
     }

@@ -94,12 +94,11 @@ fn a_compile_error_shows_over_the_page_as_text_until_it_is_fixed() {
         &format!("fn main() {{\n    compile_error!(\"{hostile} is not here\");"),
     );
     let location = format!("src/main.rs:{line}");
-    let text = page.wait_for(
+    page.wait_for(
         "the error overlay",
         &format!("{OVERLAY_TEXT}?.includes('{location}')"),
         T,
     );
-    assert_eq!(text, json!(true));
     let text = overlay_text(&mut page).unwrap();
     // The compiler's text is shown as text: no element made of it, nothing ran.
     assert!(text.contains(hostile), "{text}");

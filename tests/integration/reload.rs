@@ -378,3 +378,33 @@ fn without_the_proxy_reload_has_its_own_port_and_a_second_hotrun_takes_the_next(
     assert!(stderr.contains("reload.listen"), "{stderr}");
     drop(accepting);
 }
+
+#[test]
+fn with_no_reload_the_proxy_injects_nothing_and_serves_no_script() {
+    let dir = fixture("site");
+    let port = free_port();
+    // The harness passes --no-reload unless a test asks for reload.
+    let mut h = hotrun(dir.path())
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    let (status, _, body) = request(port, "/", &[("Accept", "text/html")]);
+    assert_eq!(status, 200);
+    assert!(!String::from_utf8_lossy(&body).contains("__hotrun"));
+    // `/__hotrun/` paths are the app's then: the site answers 404.
+    let (status, head, _) = request(port, "/__hotrun/client.js", &[]);
+    assert_eq!((status, header(&head, "server")), (404, None), "{head}");
+    edit(
+        &dir.path().join("static/theme.css"),
+        "rgb(0, 0, 128)",
+        "rgb(0, 128, 0)",
+    );
+    h.wait_for("change", |e| e["kind"] == "css");
+    // The sentinel: a build after the stylesheet; nothing was sent to a browser.
+    h.send("rebuild");
+    h.wait("build_finished");
+    assert!(h
+        .events_since(0)
+        .iter()
+        .all(|e| e["event"] != "reload_sent"));
+}

@@ -434,17 +434,18 @@ pub fn wait_gone(pid: u32, what: &str, hotrun: &Hotrun) {
     }
 }
 
+/// The pids of every process now.
+pub fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+}
+
 /// Every process whose parent chain leads to `root`, with its state letter.
 pub fn descendants(root: u32) -> Vec<(u32, String)> {
     let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };

@@ -962,14 +962,7 @@ fn processes_in(dirs: &[PathBuf]) -> Vec<String> {
     let me = std::process::id();
     let inside = |p: &Path| dirs.iter().any(|d| p.starts_with(d));
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         if pid == me {
             continue;
         }
