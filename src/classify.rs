@@ -90,6 +90,12 @@ impl Classifier {
 
     /// `last_failed`: while the last build failed its dep-info is stale, so every change
     /// under a package counts as a build input.
+    ///
+    /// In order: the config file; `watch.rebuild`; the env files; what the last build
+    /// read (Cargo's dep-info: an `include_str!` or askama template builds) and
+    /// `watch.include` (the user's own list); `watch.restart` unless `watch.assets`
+    /// also names the path (`static/page.html` is served as it is); then Cargo's own
+    /// inputs, assets, and the rest.
     pub fn classify(&self, path: &Path, last_failed: bool) -> ChangeKind {
         if self.config_file.as_deref() == Some(path) {
             return ChangeKind::Config;
@@ -98,11 +104,33 @@ impl Classifier {
         if self.rebuild.is_match(rel) {
             return ChangeKind::Build;
         }
-        if self.restart.is_match(rel) || self.restart_files.iter().any(|f| f == path) {
+        if self.restart_files.iter().any(|f| f == path) {
             return ChangeKind::Restart;
         }
+        let built = match &self.inputs {
+            Inputs::Command { include } => include.as_ref().is_some_and(|g| g.is_match(rel)),
+            Inputs::Cargo { .. } => {
+                self.dep_files.contains(path) || self.dep_dirs.iter().any(|d| path.starts_with(d))
+            }
+        };
+        if built {
+            return ChangeKind::Build;
+        }
+        let is_asset = self.assets.is_match(rel);
+        if !is_asset && self.restart.is_match(rel) {
+            return match &self.inputs {
+                // Stale dep-info: the file may be compiled in.
+                Inputs::Cargo { packages, .. } if last_failed => {
+                    match in_package(packages, path, true, |_| true) {
+                        ChangeKind::Build => ChangeKind::Build,
+                        _ => ChangeKind::Restart,
+                    }
+                }
+                _ => ChangeKind::Restart,
+            };
+        }
         let asset = || {
-            if !self.assets.is_match(rel) {
+            if !is_asset {
                 ChangeKind::Other
             } else if rel.extension().is_some_and(|e| e == "css") {
                 ChangeKind::Css
@@ -112,7 +140,6 @@ impl Classifier {
         };
         match &self.inputs {
             Inputs::Command { include } => match include {
-                Some(globs) if globs.is_match(rel) => ChangeKind::Build,
                 Some(_) => asset(),
                 // Every file not an asset is a build input.
                 None => match asset() {
@@ -121,11 +148,6 @@ impl Classifier {
                 },
             },
             Inputs::Cargo { packages, example } => {
-                if self.dep_files.contains(path)
-                    || self.dep_dirs.iter().any(|d| path.starts_with(d))
-                {
-                    return ChangeKind::Build;
-                }
                 match in_package(packages, path, last_failed, |rel| {
                     cargo_input(rel, *example)
                 }) {
@@ -332,7 +354,7 @@ mod tests {
     #[test]
     fn restart_only_files_assets_and_stylesheets() {
         let c = cargo(false).with_kinds(
-            globs(&[".env*"]),
+            globs(crate::settings::DEFAULT_RESTART),
             vec![PathBuf::from("/ws/config/app.env")],
             globs(crate::settings::DEFAULT_ASSETS),
         );
@@ -341,11 +363,34 @@ mod tests {
         assert_eq!(kind("/ws/.env.local"), ChangeKind::Restart);
         assert_eq!(kind("/ws/config/app.env"), ChangeKind::Restart);
         assert_eq!(kind("/ws/static/app.js"), ChangeKind::Asset);
-        assert_eq!(kind("/ws/templates/index.html"), ChangeKind::Asset);
         assert_eq!(kind("/ws/static/site.css"), ChangeKind::Css);
         assert_eq!(kind("/ws/src/main.rs"), ChangeKind::Build);
         assert_eq!(kind("/ws/README.md"), ChangeKind::Other);
-        // A template the build reads (include_str!) is a build input, not an asset.
+        // Templates restart the app: most engines parse them once, at start.
+        for p in [
+            "/ws/templates/index.html",
+            "/ws/templates/partials/nav.txt",
+            "/ws/views/page.tmpl",
+            "/ws/web/layout.gohtml",
+            "/ws/src/pages/home.tera",
+            "/ws/t/a.j2",
+            "/ws/t/a.jinja",
+            "/ws/t/a.hbs",
+            "/ws/t/a.liquid",
+            "/ws/docs/about.html",
+        ] {
+            assert_eq!(kind(p), ChangeKind::Restart, "{p}");
+        }
+        // Inside the folders that are served as they are, an HTML file is an asset.
+        assert_eq!(kind("/ws/static/page.html"), ChangeKind::Asset);
+        assert_eq!(kind("/ws/public/index.html"), ChangeKind::Asset);
+        assert_eq!(kind("/ws/assets/x.hbs"), ChangeKind::Asset);
+        // While the last build failed, a template in a package may be compiled in.
+        assert_eq!(
+            c.classify(Path::new("/ws/templates/index.html"), true),
+            ChangeKind::Build
+        );
+        // A template the build reads (include_str!, askama) is a build input.
         let mut c = c;
         c.set_dep_info(&[PathBuf::from("/ws/templates/index.html")], &[]);
         assert_eq!(
@@ -381,6 +426,56 @@ mod tests {
         assert_eq!(
             go.classify(Path::new("/p/README.md"), false),
             ChangeKind::Other
+        );
+    }
+
+    #[test]
+    fn command_project_templates_restart_unless_included_or_rebuilt() {
+        let kinds = |c: Classifier| {
+            c.with_kinds(
+                globs(crate::settings::DEFAULT_RESTART),
+                Vec::new(),
+                globs(crate::settings::DEFAULT_ASSETS),
+            )
+        };
+        let all = kinds(Classifier::new(
+            PathBuf::from("/p"),
+            Inputs::Command { include: None },
+            GlobSet::empty(),
+        ));
+        assert_eq!(
+            all.classify(Path::new("/p/templates/index.tmpl"), false),
+            ChangeKind::Restart
+        );
+        assert_eq!(
+            all.classify(Path::new("/p/public/index.html"), false),
+            ChangeKind::Asset
+        );
+        assert_eq!(
+            all.classify(Path::new("/p/main.go"), false),
+            ChangeKind::Build
+        );
+        // Listed in `watch.include` (air's `include_ext = ["html"]`): built, as air does.
+        let included = kinds(Classifier::new(
+            PathBuf::from("/p"),
+            Inputs::Command {
+                include: Some(globs(&["*.go", "*.html"])),
+            },
+            GlobSet::empty(),
+        ));
+        assert_eq!(
+            included.classify(Path::new("/p/templates/index.html"), false),
+            ChangeKind::Build
+        );
+        // `watch.rebuild` (a `//go:embed` folder) builds.
+        let embedded = kinds(Classifier::new(
+            PathBuf::from("/p"),
+            Inputs::Command { include: None },
+            globs(&["templates/"]),
+        ));
+        assert_eq!(
+            embedded.classify(Path::new("/p/templates/index.tmpl"), false),
+            ChangeKind::Build
         );
     }
 }

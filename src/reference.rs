@@ -81,8 +81,8 @@ pub const KEYS: &[Key] = &[
     key("watch", "paths", "list of paths", Some("[]"), None, "extra paths to watch"),
     key("watch", "ignore", "list of globs", Some("[]"), None, "paths never watched"),
     key("watch", "include", "list of globs", None, Some("include = [\"**/*.go\", \"templates/**\"]"), "build inputs of a command project (default: every file not ignored)"),
-    key("watch", "assets", "list of globs", Some("[\"static/\", \"public/\", \"assets/\", \"templates/\", \"*.html\", \"*.css\", \"*.js\", \"*.mjs\", \"*.json\", \"*.png\", \"*.jpg\", \"*.jpeg\", \"*.gif\", \"*.svg\", \"*.webp\", \"*.ico\", \"*.woff\", \"*.woff2\", \"*.ttf\"]"), None, "files the browser reloads without a build"),
-    key("watch", "restart", "list of globs", Some("[\".env*\"]"), None, "files that restart the app without a build"),
+    key("watch", "assets", "list of globs", Some("[\"static/\", \"public/\", \"assets/\", \"*.css\", \"*.js\", \"*.mjs\", \"*.json\", \"*.png\", \"*.jpg\", \"*.jpeg\", \"*.gif\", \"*.svg\", \"*.webp\", \"*.ico\", \"*.woff\", \"*.woff2\", \"*.ttf\"]"), None, "files the browser reloads (or restyles) without a build; wins over `watch.restart`"),
+    key("watch", "restart", "list of globs", Some("[\".env*\", \"templates/\", \"*.tmpl\", \"*.gohtml\", \"*.tera\", \"*.j2\", \"*.jinja\", \"*.hbs\", \"*.liquid\", \"*.html\"]"), None, "files that restart the app without a build (templates: most engines read them at start)"),
     key("watch", "rebuild", "list of globs", Some("[]"), None, "paths that always count as build inputs"),
     key("watch", "debounce", "duration", Some("\"30ms\""), None, "settle window after the last change of a burst"),
     key("watch", "poll", "bool or duration", Some("false"), None, "poll instead of OS notifications (true means every 500ms)"),
@@ -380,6 +380,22 @@ mod tests {
                 k.doc
             );
         }
+    }
+
+    #[test]
+    fn glob_defaults_are_the_ones_in_force() {
+        let listed = |name: &str| {
+            KEYS.iter()
+                .find(|k| k.section == "watch" && k.name == name)
+                .and_then(|k| k.default)
+                .unwrap()
+        };
+        let as_toml = |globs: &[&str]| {
+            let quoted: Vec<String> = globs.iter().map(|g| format!("\"{g}\"")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        assert_eq!(listed("assets"), as_toml(crate::settings::DEFAULT_ASSETS));
+        assert_eq!(listed("restart"), as_toml(crate::settings::DEFAULT_RESTART));
     }
 
     #[test]

@@ -24,30 +24,30 @@ pub const DEBOUNCE_CAP: Duration = Duration::from_secs(1);
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 pub const DEFAULT_RELOAD_LISTEN: &str = "127.0.0.1:35729";
 
-/// `watch.assets` by default: common web files and folders (brief §2).
+/// `watch.assets` by default: the folders web apps serve files from, and common web
+/// files anywhere. Served as they are on disk, so the browser only reloads (or swaps a
+/// stylesheet).
 pub const DEFAULT_ASSETS: &[&str] = &[
-    "static/",
-    "public/",
-    "assets/",
-    "templates/",
-    "*.html",
-    "*.css",
-    "*.js",
-    "*.mjs",
-    "*.json",
-    "*.png",
-    "*.jpg",
-    "*.jpeg",
-    "*.gif",
-    "*.svg",
-    "*.webp",
-    "*.ico",
-    "*.woff",
-    "*.woff2",
-    "*.ttf",
+    "static/", "public/", "assets/", "*.css", "*.js", "*.mjs", "*.json", "*.png", "*.jpg",
+    "*.jpeg", "*.gif", "*.svg", "*.webp", "*.ico", "*.woff", "*.woff2", "*.ttf",
 ];
-/// `watch.restart` by default (plus the `run.env_file`s).
-pub const DEFAULT_RESTART: &[&str] = &[".env*"];
+/// `watch.restart` by default (plus the `run.env_file`s): the environment, and
+/// templates — most engines (Go's `ParseGlob`, Gin's `LoadHTMLGlob`, Tera, minijinja
+/// without autoreload) parse them once at start, so only a restart shows an edit.
+/// Where a path is in both lists, `watch.assets` wins: `static/page.html` is served as
+/// it is.
+pub const DEFAULT_RESTART: &[&str] = &[
+    ".env*",
+    "templates/",
+    "*.tmpl",
+    "*.gohtml",
+    "*.tera",
+    "*.j2",
+    "*.jinja",
+    "*.hbs",
+    "*.liquid",
+    "*.html",
+];
 
 #[derive(Debug, Clone)]
 pub struct Settings {

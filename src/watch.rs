@@ -40,6 +40,7 @@ const IGNORED_FILES: &[&str] = &[
     "*~",
     "4913",
     ".#*",
+    "#*#",
     "*___jb_tmp___",
     "*___jb_old___",
     ".DS_Store",
@@ -51,6 +52,16 @@ const IGNORED_FILES: &[&str] = &[
 
 /// How long a file may stay open for writing before it is looked at anyway.
 const WRITE_GRACE: Duration = Duration::from_millis(50);
+/// A file created while watching is looked at this long after its creation at the
+/// earliest: an atomic save renames its temp file away within this time, and then the
+/// temp file was never a change. Saves that write a file in place or rename one over
+/// it are looked at at once.
+const NEW_FILE_HOLD: Duration = Duration::from_millis(50);
+/// At most this many created files wait to be looked at; past it, new ones are looked
+/// at without the hold.
+const BORN_MAX: usize = 50_000;
+/// How long a created file found gone stays known as one that never was.
+const STILLBORN_FOR: Duration = Duration::from_secs(2);
 
 /// Files larger than this are compared by size and mtime rather than by content.
 const HASH_LIMIT: u64 = 32 * 1024 * 1024;
@@ -101,6 +112,9 @@ pub fn start(spec: WatchSpec, tx: UnboundedSender<Event>) -> Result<WatchHandle>
                 filter,
                 hashes: HashMap::new(),
                 pending: HashMap::new(),
+                born: HashMap::new(),
+                stillborn: HashMap::new(),
+                vanishing: HashMap::new(),
                 unprimed: Vec::new(),
                 prime_budget: PRIME_MAX,
                 tx,
@@ -302,8 +316,20 @@ struct WatchThread {
     warned_unwatchable: bool,
     filter: Filter,
     hashes: HashMap<PathBuf, u64>,
-    /// Files being written: looked at when closed (or after `WRITE_GRACE`).
+    /// Files to look at later, and when: being written (looked at when closed, or
+    /// after `WRITE_GRACE`), or just created (after `NEW_FILE_HOLD`).
     pending: HashMap<PathBuf, Instant>,
+    /// Files created while watching that hotrun has not looked at yet. One that is
+    /// renamed away or deleted before it is looked at never was a change: the temp
+    /// file of an atomic save (`name.tmp`, `.tmpXXXXXX`, sed's `sedXXXXXX`).
+    born: HashMap<PathBuf, Instant>,
+    /// Created files found gone before hotrun looked, and when: a rename's events can
+    /// come in two batches, and the second names the temp file again.
+    stillborn: HashMap<PathBuf, Instant>,
+    /// Files found gone, and since when: looked at again after `NEW_FILE_HOLD`, since
+    /// a save that renames the old file away (vim, JetBrains, Emacs) writes the new one
+    /// a moment later — one change, not a delete and a create.
+    vanishing: HashMap<PathBuf, Instant>,
     /// Directories watched at start whose files' content is still to be hashed
     /// (between events, after `Watching`), and how many more files may be.
     unprimed: Vec<PathBuf>,
@@ -361,14 +387,19 @@ impl WatchThread {
                 match raw_rx.try_recv() {
                     Ok(event) => Some(event),
                     Err(mpsc::TryRecvError::Empty) => {
-                        self.prime(primed_before);
-                        continue;
+                        let now = Instant::now();
+                        if self.pending.values().any(|due| *due <= now) {
+                            None
+                        } else {
+                            self.prime(primed_before);
+                            continue;
+                        }
                     }
                     Err(mpsc::TryRecvError::Disconnected) => break,
                 }
             } else {
                 // Sleep until an event comes, or until a file still being written is due.
-                let due = self.pending.values().min().map(|t| *t + WRITE_GRACE);
+                let due = self.pending.values().min().copied();
                 match due {
                     Some(at) => {
                         match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
@@ -555,6 +586,7 @@ impl WatchThread {
                 }
                 _ => false,
             };
+            let created = matches!(event.kind, EventKind::Create(CreateKind::File));
             let gone = matches!(
                 event.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
@@ -576,8 +608,12 @@ impl WatchThread {
                     self.forget_dir(&path, &mut changes);
                     forgotten.insert(path.clone());
                 }
+                if created && !self.hashes.contains_key(&path) && self.born.len() < BORN_MAX {
+                    self.stillborn.remove(&path);
+                    self.born.insert(path.clone(), now);
+                }
                 if written {
-                    self.pending.entry(path).or_insert(now);
+                    self.pending.entry(path).or_insert(now + WRITE_GRACE);
                 } else {
                     self.pending.remove(&path);
                     if seen.insert(path.clone()) {
@@ -607,7 +643,7 @@ impl WatchThread {
         let overdue: Vec<PathBuf> = self
             .pending
             .iter()
-            .filter(|(_, since)| now.duration_since(**since) >= WRITE_GRACE)
+            .filter(|(_, due)| **due <= now)
             .map(|(p, _)| p.clone())
             .collect();
         for path in overdue {
@@ -616,6 +652,8 @@ impl WatchThread {
                 paths.push(path);
             }
         }
+        self.stillborn
+            .retain(|_, at| now.saturating_duration_since(*at) < STILLBORN_FOR);
         for path in paths {
             match std::fs::symlink_metadata(&path) {
                 Ok(m) if m.is_dir() => {
@@ -634,7 +672,18 @@ impl WatchThread {
                 }
                 Ok(_) => {
                     if !self.file_roots.contains(&path) && self.filter.ignored(&path, false) {
+                        self.born.remove(&path);
                         continue;
+                    }
+                    self.vanishing.remove(&path);
+                    // Just created: an atomic save may rename it away in a moment.
+                    if let Some(&at) = self.born.get(&path) {
+                        if now < at + NEW_FILE_HOLD {
+                            let due = self.pending.entry(path).or_insert(at + NEW_FILE_HOLD);
+                            *due = (*due).max(at + NEW_FILE_HOLD);
+                            continue;
+                        }
+                        self.born.remove(&path);
                     }
                     if path
                         .file_name()
@@ -657,6 +706,18 @@ impl WatchThread {
                     if forgotten.contains(&path) {
                         continue;
                     }
+                    // Created and gone before hotrun looked: no file hotrun knew of
+                    // changed (the temp file of an atomic save, renamed over the
+                    // original, whose own event counts).
+                    if self.born.remove(&path).is_some() {
+                        if self.stillborn.len() < BORN_MAX {
+                            self.stillborn.insert(path, now);
+                        }
+                        continue;
+                    }
+                    if self.stillborn.contains_key(&path) {
+                        continue;
+                    }
                     if self.watched.contains(&path) {
                         self.forget_dir(&path, &mut changes);
                         continue;
@@ -664,6 +725,13 @@ impl WatchThread {
                     if self.filter.ignored(&path, false) || self.filter.ignored(&path, true) {
                         continue;
                     }
+                    // Gone for now: a save may be about to write it anew.
+                    let since = *self.vanishing.entry(path.clone()).or_insert(now);
+                    if now < since + NEW_FILE_HOLD && self.vanishing.len() < BORN_MAX {
+                        self.pending.insert(path, since + NEW_FILE_HOLD);
+                        continue;
+                    }
+                    self.vanishing.remove(&path);
                     self.hashes.remove(&path);
                     changes.files.push(path);
                 }

@@ -14,6 +14,7 @@ mod output;
 mod panel;
 mod processes;
 mod reload;
+mod saves;
 mod setup;
 mod swaps;
 mod torture;
