@@ -16,14 +16,59 @@
   const SCROLL_KEY = 'hotrun:scroll';
   const here = () => location.pathname + location.search;
   let reloading = false;
-  function reload() {
+  // `path`: the file that changed, if any. Without the proxy (a hand-written tag),
+  // nothing stops the browser from reusing what it cached: what the reload will load
+  // is fetched anew first.
+  async function reload(path) {
     if (reloading) return;
     reloading = true;
     setTimeout(() => { reloading = false; }, 2000); // in case a beforeunload prompt cancels it
     try {
       sessionStorage.setItem(SCROLL_KEY, JSON.stringify({ path: here(), x: scrollX, y: scrollY, at: Date.now() }));
     } catch (_) { /* storage disabled */ }
+    if (!pageId) await refetch(path);
     location.reload();
+  }
+  const sameOrigin = (url) => { try { return new URL(url, location.href).origin === location.origin; } catch (_) { return false; } };
+  // The page itself and what it loaded that matches `path` (every same-origin script
+  // and stylesheet when no path is known): into the HTTP cache anew, at most ~1.5 s.
+  function refetch(path) {
+    const urls = new Set([location.href.split('#')[0]]);
+    const loaded = performance.getEntriesByType('resource').map((e) => e.name)
+      .concat(Array.from(document.querySelectorAll('script[src],link[href],img[src]'), (e) => e.src || e.href));
+    const candidates = loaded.filter((u) => u && sameOrigin(u) && !u.includes('/__hotrun/'));
+    if (path) {
+      let best = 0;
+      const scored = candidates.map((u) => ({ u, n: matchScore(u, path) }));
+      for (const s of scored) best = Math.max(best, s.n);
+      if (best) for (const s of scored) if (s.n === best) urls.add(s.u);
+    } else {
+      for (const e of document.querySelectorAll('script[src],link[rel~="stylesheet"][href]')) {
+        const u = e.src || e.href;
+        if (u && sameOrigin(u)) urls.add(u);
+      }
+    }
+    const all = Array.from(urls).slice(0, 64).map((u) =>
+      fetch(u, { cache: 'reload', credentials: 'same-origin' }).then((r) => r.arrayBuffer()).catch(() => {}));
+    return Promise.race([Promise.all(all), new Promise((done) => setTimeout(done, 1500))]);
+  }
+
+  // A page that carries an older build id reloads once; if the reload brings the same
+  // stale page again (something between serves an old copy), it says so, never loops.
+  const STALE_KEY = 'hotrun:stale';
+  function staleReload(buildId) {
+    let last = null;
+    try { last = JSON.parse(sessionStorage.getItem(STALE_KEY)); } catch (_) { /* storage disabled */ }
+    if (last && last.id === buildId && last.page === pageId && last.path === here()) {
+      console.warn('hotrun: this page is still an old copy after a reload (a cache in between?); not reloading again');
+      showBadge('hotrun: stale page \u2014 reload by hand');
+      return;
+    }
+    try {
+      sessionStorage.setItem(STALE_KEY, JSON.stringify({ id: buildId, page: pageId, path: here() }));
+    } catch (_) { /* storage disabled */ }
+    if (pageId === 'none') setTimeout(reload, 500);
+    else reload();
   }
   function restoreScroll() {
     let saved;
@@ -188,7 +233,12 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
     let text = 'The app exited.';
     if (msg.signal != null) text = `The app was killed by signal ${msg.signal}.`;
     else if (msg.code != null) text = `The app exited with code ${msg.code}.`;
-    showOverlay('exited', 'The app exited', (panel) => panel.appendChild(el('p', 'message', text)));
+    const output = Array.isArray(msg.output) ? msg.output.map(String) : [];
+    showOverlay('exited', 'The app exited', (panel) => {
+      panel.appendChild(el('p', 'message', text));
+      // Its last words (a panic, a missing variable), as text with their colours.
+      if (output.length) renderAnsi(panel.appendChild(el('pre', 'output')), output.join('\n'));
+    });
   }
   document.addEventListener('keydown', (e) => { if (overlay && e.key === 'Escape') hideOverlay(); });
 
@@ -196,10 +246,14 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
   const BADGE_CSS = `:host{all:initial}
 .badge{position:fixed;right:12px;bottom:12px;z-index:2147483647;pointer-events:none;padding:4px 10px;background:#181a1f;color:#e5c07b;border:1px solid #3a3f4b;border-radius:4px;font:12px/1.4 system-ui,sans-serif;box-shadow:0 2px 8px rgba(0,0,0,.35)}`;
   let badge = null;
-  function showBadge() {
-    if (badge) return mount(badge);
+  function showBadge(text) {
+    text = text || 'hotrun: reconnecting\u2026';
+    if (badge) {
+      badge.shadowRoot.querySelector('.badge').textContent = text;
+      return mount(badge);
+    }
     badge = document.createElement('hotrun-badge');
-    badge.attachShadow({ mode: 'open' }).append(styleEl(BADGE_CSS), el('div', 'badge', 'hotrun: reconnecting\u2026'));
+    badge.attachShadow({ mode: 'open' }).append(styleEl(BADGE_CSS), el('div', 'badge', text));
     mount(badge);
   }
   function hideBadge() {
@@ -308,9 +362,13 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
           if (pageId && pageId !== msg.build_id && msg.state === 'running') {
             // A newer app went live before this page connected (or this is the 502
             // page and an app is up now): show what serves now.
-            if (pageId === 'none') setTimeout(reload, 500);
-            else reload();
-          } else applyState(msg);
+            staleReload(msg.build_id);
+          } else {
+            if (pageId === msg.build_id) {
+              try { sessionStorage.removeItem(STALE_KEY); } catch (_) { /* storage disabled */ }
+            }
+            applyState(msg);
+          }
         } else if (msg.build_id !== hr.buildId && msg.state === 'running') {
           reload(); // hotrun restarted or rebuilt while we were away
         } else {
@@ -325,7 +383,7 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
       case 'ok': hideOverlay(); break; // the binary did not change
       case 'error': showErrors(msg.diagnostics); break;
       case 'exited': showExited(msg); break;
-      case 'reload': reload(); break;
+      case 'reload': reload(msg.path); break;
       case 'css': refreshCss(msg.path || ''); break; // no path: refresh every stylesheet
       default: break; // 'building' and unknown types
     }

@@ -339,6 +339,16 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             }
             _ => {}
         }
+        // A file or the app changed: what browsers hold is asked for anew, before any
+        // browser is told (a reload then never meets a stale copy).
+        if matches!(
+            event,
+            Event::Changed { .. } | Event::Rescan | Event::AppStarted { .. }
+        ) {
+            if let Some(proxy) = &effects.proxy {
+                proxy.changed();
+            }
+        }
         let mut queue: VecDeque<Effect> = state.update(event, Instant::now()).into();
         // Before anything is stopped: no request goes to an app on its way out.
         effects.set_gate(&state);
@@ -562,8 +572,10 @@ impl Effects {
         if let Some(proxy) = &self.proxy {
             proxy.set(if state.serving() {
                 Gate::Open
+            } else if state.coming() {
+                Gate::Waiting(state.waiting_for())
             } else {
-                Gate::Closed(state.waiting_for())
+                Gate::Down(state.waiting_for())
             });
         }
     }
@@ -653,13 +665,15 @@ impl Effects {
                         self.apps.insert(gen, handle);
                     }
                     Err(e) => {
-                        let _ = self.tx.send(Event::Notice(format!("{e:#}")));
+                        let message = format!("{e:#}");
+                        let _ = self.tx.send(Event::Notice(message.clone()));
                         let _ = self.tx.send(Event::AppExited {
                             gen,
                             status: ExitStatus {
                                 code: Some(127),
                                 signal: None,
                             },
+                            output: vec![format!("hotrun: {message}")],
                         });
                     }
                 }

@@ -46,7 +46,13 @@ pub enum Event {
     /// A line the app printed.
     AppOutput { stream: Stream, line: String },
     /// The app (and everything it started) is gone.
-    AppExited { gen: u64, status: ExitStatus },
+    /// `output`: the last lines it printed (stdout and stderr, in order, bounded),
+    /// taken once its pipes reached end-of-file, so a crash says why.
+    AppExited {
+        gen: u64,
+        status: ExitStatus,
+        output: Vec<String>,
+    },
     /// A user command: a key, a json stdin word, or a signal.
     Command(Command),
     /// A key or terminal change for the panel.
@@ -203,8 +209,11 @@ pub enum Browser {
     Ok,
     /// A build failed: show its diagnostics over the page.
     Error { diagnostics: Vec<Diagnostic> },
-    /// The app stopped by itself.
-    Exited { status: ExitStatus },
+    /// The app stopped by itself; its last output lines say why.
+    Exited {
+        status: ExitStatus,
+        output: Vec<String>,
+    },
     /// An asset changed: reload.
     Reload { path: PathBuf },
     /// A stylesheet changed: swap it in place.
@@ -255,6 +264,8 @@ pub enum Report {
         status: ExitStatus,
         /// True when hotrun stopped it (a swap or quit), false when it exited by itself.
         requested: bool,
+        /// The app's last output lines, when it exited by itself.
+        output: Vec<String>,
     },
     Output {
         stream: Stream,

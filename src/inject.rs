@@ -126,6 +126,13 @@ impl Injector {
         }
     }
 
+    /// For the answer to a navigation: a document even without a `<html>`, `<head>`,
+    /// `<body>` or doctype (`Html("<h1>Hello</h1>")`), so the tag goes in at the end.
+    pub fn document(mut self) -> Injector {
+        self.seen_marker = true;
+        self
+    }
+
     /// Feed the next chunk; returns the bytes that can be sent on now (possibly empty).
     /// Holds back at most a few bytes (a possible split marker) — never the whole body.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
@@ -220,8 +227,11 @@ impl Injector {
 /// Inject into a whole body at once (for bodies with a known length). Returns None when
 /// nothing went in: the body is not a document, or it already carries hotrun's tag
 /// (either way, leave it untouched).
-pub fn inject_all(tag: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+pub fn inject_all(tag: &[u8], body: &[u8], document: bool) -> Option<Vec<u8>> {
     let mut injector = Injector::new(tag);
+    if document {
+        injector = injector.document();
+    }
     let mut out = injector.push(body);
     out.extend(injector.finish());
     injector.injected().then_some(out)
@@ -283,7 +293,7 @@ mod tests {
     const TAG: &str = "<script src=\"/__hotrun/client.js\" data-hotrun=\"1-2\"></script>";
 
     fn all(body: &str) -> Option<String> {
-        inject_all(TAG.as_bytes(), body.as_bytes()).map(|b| String::from_utf8(b).unwrap())
+        inject_all(TAG.as_bytes(), body.as_bytes(), false).map(|b| String::from_utf8(b).unwrap())
     }
 
     /// Streams `chunks` through an injector: the output and whether the tag went in.
@@ -299,7 +309,7 @@ mod tests {
 
     /// What the proxy sends for a whole body: the injected body, or the body untouched.
     fn expected(body: &[u8]) -> Vec<u8> {
-        inject_all(TAG.as_bytes(), body).unwrap_or_else(|| body.to_vec())
+        inject_all(TAG.as_bytes(), body, false).unwrap_or_else(|| body.to_vec())
     }
 
     const SAMPLES: &[&str] = &[
@@ -329,6 +339,23 @@ mod tests {
     fn document_without_closing_tags_gets_tag_at_end() {
         let out = all("<!DOCTYPE html><p>x");
         assert_eq!(out, Some(format!("<!DOCTYPE html><p>x{TAG}")));
+    }
+
+    #[test]
+    fn a_navigation_answer_is_a_document_without_tags() {
+        let tag = TAG.as_bytes();
+        let page = inject_all(tag, b"<h1>Hello</h1>", true).unwrap();
+        assert_eq!(page, format!("<h1>Hello</h1>{TAG}").into_bytes());
+        // Streamed too, and still before `</body>` when there is one.
+        let mut injector = Injector::new(tag).document();
+        let mut out = injector.push(b"<p>x</bo");
+        out.extend(injector.push(b"dy>"));
+        out.extend(injector.finish());
+        assert_eq!(out, format!("<p>x{TAG}</body>").into_bytes());
+        // Not twice.
+        assert_eq!(inject_all(tag, &page, true), None);
+        // Without the request saying so, a fragment stays one.
+        assert_eq!(inject_all(tag, b"<h1>Hello</h1>", false), None);
     }
 
     #[test]
@@ -418,7 +445,7 @@ mod tests {
             let body = sample.as_bytes();
             let (out, injected) = stream(body.chunks(1));
             assert_eq!(out, expected(body), "{sample:?}");
-            assert_eq!(injected, inject_all(TAG.as_bytes(), body).is_some());
+            assert_eq!(injected, inject_all(TAG.as_bytes(), body, false).is_some());
         }
     }
 

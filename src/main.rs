@@ -3,6 +3,7 @@
 mod air;
 mod app;
 mod builder;
+mod cache;
 mod cargo;
 mod classify;
 mod cli;

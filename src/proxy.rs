@@ -1,9 +1,11 @@
 //! hotrun's HTTP front for the app (`proxy.listen`): it forwards every request to the
 //! running app — also while a new build runs and after a failed one — and holds
-//! requests only while no app answers (first build, the stop→start gap of a swap, after
-//! a crash), until one does or `proxy.timeout` passes; then a 502 page says what hotrun
-//! is doing. Websocket upgrades, SSE and chunked responses stream through unbuffered.
-//! It only ever connects to the app's address; headers pass unchanged.
+//! requests only while no app answers and one is on its way (a build, the stop→start
+//! gap of a swap, a restart), until it answers or `proxy.timeout` passes; when nothing
+//! is coming (the build failed, the app exited) the 502 page that says why comes at
+//! once. Websocket upgrades, SSE and chunked responses stream through unbuffered.
+//! It only ever connects to the app's address. Headers pass unchanged but for what
+//! the reload script and the page's truth need: see [`crate::cache`].
 //!
 //! The loop tells it whether the app answers through a [`Gate`], set from the state
 //! *before* the effects of each event run, so no request is sent to an app that is
@@ -23,6 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::cache::{self, Epoch};
 use crate::inject;
 use crate::reload::{self, Guard, Hub};
 
@@ -69,17 +72,22 @@ where
     Ok(())
 }
 
-/// Whether the app answers; if not, why.
+/// Whether the app answers; if not, why, and whether one is on its way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Open,
-    Closed(String),
+    /// No app answers, one is coming (building, starting): requests wait for it.
+    Waiting(String),
+    /// No app answers and none is coming (the build failed, the app exited):
+    /// requests get the 502 page at once.
+    Down(String),
 }
 
 /// The loop's side of the proxy.
 pub struct ProxyHandle {
     gate: watch::Sender<Gate>,
     in_flight: Arc<InFlight>,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ProxyHandle {
@@ -103,6 +111,11 @@ impl ProxyHandle {
         }
     }
 
+    /// Something changed (a file, the app): what browsers hold is to be asked for anew.
+    pub fn changed(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn set(&self, gate: Gate) {
         self.gate.send_if_modified(|current| {
             if *current == gate {
@@ -121,6 +134,19 @@ struct Shared {
     reload: Option<Reload>,
     gate: watch::Receiver<Gate>,
     in_flight: Arc<InFlight>,
+    /// This run (validators from another run of hotrun are never trusted) and its
+    /// change epoch.
+    run: u64,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Shared {
+    fn epoch(&self) -> Epoch {
+        Epoch {
+            run: self.run,
+            epoch: self.epoch.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
 }
 
 /// Serve `listener` and forward to `app`. Call from within the runtime.
@@ -130,20 +156,27 @@ pub fn start(
     timeout: Duration,
     reload: Option<Reload>,
 ) -> Result<ProxyHandle> {
-    let (tx, rx) = watch::channel(Gate::Closed("building".into()));
+    let (tx, rx) = watch::channel(Gate::Waiting("building".into()));
     let in_flight: Arc<InFlight> = Default::default();
+    let epoch: Arc<std::sync::atomic::AtomicU64> = Default::default();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let shared = Arc::new(Shared {
         app,
         timeout,
         reload,
         gate: rx,
         in_flight: in_flight.clone(),
+        run,
+        epoch: epoch.clone(),
     });
     serve_http(listener, move |req| handle(req, shared.clone()))
         .context("cannot serve the proxy")?;
     Ok(ProxyHandle {
         gate: tx,
         in_flight,
+        epoch,
     })
 }
 
@@ -159,14 +192,30 @@ async fn handle(
     let deadline = Instant::now() + shared.timeout;
     let mut gate = shared.gate.clone();
     let inject = shared.reload.is_some();
-    if inject && is_document_request(&req) {
-        // The answer is read to add the reload script: ask for it uncompressed.
-        req.headers_mut().insert(
+    let wants = Wants::of(&req);
+    let cacheable = matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD);
+    // The epoch the app's answer belongs to: read before the request goes out, so a
+    // change made meanwhile makes the browser ask again.
+    let sent_at = shared.epoch();
+    if inject && wants.page_like() && cacheable {
+        // The answer is read to add the reload script: ask for it uncompressed, and
+        // whole (the browser never stores a page with the script).
+        let headers = req.headers_mut();
+        headers.insert(
             hyper::header::ACCEPT_ENCODING,
             hyper::header::HeaderValue::from_static("identity"),
         );
+        cache::strip_conditionals(headers);
+    } else if cacheable {
+        cache::revalidate(req.headers_mut(), sent_at);
     }
+    // HEAD reports the length GET would send: with the script, that is known only
+    // from the body, so the app is asked with GET and the body is left unsent.
     let head_request = req.method() == hyper::Method::HEAD;
+    let may_inject = inject && wants != Wants::Fragment;
+    if head_request && may_inject {
+        *req.method_mut() = hyper::Method::GET;
+    }
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     // Connect first: a request is sent only over a connection the app accepted, so one
     // that finds no app (a crash, the gap of a swap) waits for the next one, unsent.
@@ -218,14 +267,67 @@ async fn handle(
         }
     };
     // Once the app has the request it is never sent again: it may have acted on it.
-    Ok(match response {
-        Ok(response) if !head_request => match &shared.reload {
-            Some((hub, _)) => inject_script(response, &hub.live_id()).await,
-            None => response,
-        },
+    let response = match response {
         Ok(response) => response,
-        Err(e) => unavailable(&format!("the app did not answer: {e}"), inject),
-    })
+        Err(e) => return Ok(unavailable(&format!("the app did not answer: {e}"), inject)),
+    };
+    let (mut response, injected) = match &shared.reload {
+        Some((hub, _)) if may_inject => {
+            inject_script(response, &hub.live_id(), wants == Wants::Page).await
+        }
+        _ => (response, false),
+    };
+    if injected {
+        cache::never_store(response.headers_mut());
+    } else if cacheable && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        cache::stamp(response.headers_mut(), sent_at);
+    }
+    Ok(response)
+}
+
+/// What the browser asks for, by the request's fetch metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    /// A top-level navigation (or a frame's): a page to show, whatever its tags.
+    Page,
+    /// No fetch metadata (an older client) but it accepts HTML: a page if it looks
+    /// like one.
+    MaybePage,
+    /// `fetch`/XHR, htmx and Turbo: a part of a page, never given the script.
+    Fragment,
+    /// Scripts, images, stylesheets…
+    Other,
+}
+
+impl Wants {
+    fn of<B>(req: &Request<B>) -> Wants {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_ascii_lowercase())
+        };
+        let has = |name: &str| req.headers().contains_key(name);
+        let dest = header("sec-fetch-dest");
+        if has("hx-request")
+            || has("turbo-frame")
+            || dest.as_deref() == Some("empty")
+            || header("x-requested-with").as_deref() == Some("xmlhttprequest")
+        {
+            return Wants::Fragment;
+        }
+        match dest.as_deref() {
+            Some("document" | "iframe" | "frame") => Wants::Page,
+            _ if header("sec-fetch-mode").as_deref() == Some("navigate") => Wants::Page,
+            Some(_) => Wants::Other,
+            None if header("accept").is_some_and(|a| a.contains("text/html")) => Wants::MaybePage,
+            None => Wants::Other,
+        }
+    }
+
+    fn page_like(self) -> bool {
+        matches!(self, Wants::Page | Wants::MaybePage)
+    }
 }
 
 /// Requests sent to the app whose answer has not begun yet, or (when its length is
@@ -258,13 +360,15 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// Wait until the gate is open, or the deadline; `Err(reason)` at the deadline.
+/// Wait until the gate is open, or the deadline; `Err(reason)` at the deadline, or at
+/// once when no app is coming.
 async fn wait_open(gate: &mut watch::Receiver<Gate>, deadline: Instant) -> Result<(), String> {
     loop {
         let current = gate.borrow_and_update().clone();
         let reason = match current {
             Gate::Open => return Ok(()),
-            Gate::Closed(reason) => reason,
+            Gate::Down(reason) => return Err(reason),
+            Gate::Waiting(reason) => reason,
         };
         match tokio::time::timeout_at(deadline, gate.changed()).await {
             Ok(Ok(())) => continue,
@@ -312,27 +416,16 @@ async fn send(
     Ok(response.map(|b| b.boxed()))
 }
 
-/// Whether the browser asks for a page to show (not a fetch, an image or a script).
-fn is_document_request<B>(req: &Request<B>) -> bool {
-    if req.method() != hyper::Method::GET {
-        return false;
-    }
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    match header("sec-fetch-dest") {
-        "" => header("accept").contains("text/html"),
-        dest => dest == "document" || dest == "iframe",
-    }
-}
-
-/// The one place a response from the app is changed on its way to the browser: the
-/// reload script goes into HTML documents (brief §3, Injection). Everything else —
-/// fragments, other types, encodings hotrun cannot read — passes unchanged.
-async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Body> {
+/// The one place a response body from the app is changed on its way to the browser:
+/// the reload script goes into HTML documents — those with document tags, and any
+/// HTML answer to a navigation (`document`). Everything else — fragments, other types,
+/// encodings hotrun cannot read — passes unchanged. Also says whether the answer
+/// carries (or, streamed, may carry) the script.
+async fn inject_script(
+    response: Response<Body>,
+    build_id: &str,
+    document: bool,
+) -> (Response<Body>, bool) {
     use hyper::header::{
         CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
     };
@@ -356,7 +449,7 @@ async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Bod
         Some(_) => None,
     };
     let (Some(mut decoder), true, false) = (decoder, html, no_body) else {
-        return response;
+        return (response, false);
     };
     let nonce = headers
         .get_all(CONTENT_SECURITY_POLICY)
@@ -373,7 +466,7 @@ async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Bod
         // A body of known length is read whole and sent with its new length.
         Some(length) if length <= INJECT_MAX => {
             let Ok(collected) = body.collect().await else {
-                return unavailable("the app's answer broke off", true);
+                return (unavailable("the app's answer broke off", true), false);
             };
             let raw = collected.to_bytes();
             let decoded = decoder.feed(&raw).and_then(|mut bytes| {
@@ -381,8 +474,11 @@ async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Bod
                 Ok(bytes)
             });
             // What cannot be decoded or is no document goes on as it came.
-            let Some(bytes) = decoded.ok().and_then(|b| inject::inject_all(&tag, &b)) else {
-                return Response::from_parts(parts, full(raw));
+            let injected = decoded
+                .ok()
+                .and_then(|b| inject::inject_all(&tag, &b, document));
+            let Some(bytes) = injected else {
+                return (Response::from_parts(parts, full(raw)), false);
             };
             parts.headers.remove(CONTENT_ENCODING);
             parts.headers.remove(ETAG);
@@ -390,14 +486,17 @@ async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Bod
                 CONTENT_LENGTH,
                 hyper::header::HeaderValue::from(bytes.len()),
             );
-            Response::from_parts(parts, full(bytes))
+            (Response::from_parts(parts, full(bytes)), true)
         }
         // Streamed (chunked) answers stay streamed, the script added on the way.
         _ => {
             parts.headers.remove(CONTENT_ENCODING);
             parts.headers.remove(CONTENT_LENGTH);
             parts.headers.remove(ETAG);
-            let injector = inject::Injector::new(tag);
+            let injector = match document {
+                true => inject::Injector::new(tag).document(),
+                false => inject::Injector::new(tag),
+            };
             let stream =
                 futures_util::stream::unfold(Some((body, injector, decoder)), |state| async move {
                     let (mut body, mut injector, mut decoder) = state?;
@@ -429,7 +528,9 @@ async fn inject_script(response: Response<Body>, build_id: &str) -> Response<Bod
                         }
                     }
                 });
-            Response::from_parts(parts, http_body_util::StreamBody::new(stream).boxed())
+            let streamed =
+                Response::from_parts(parts, http_body_util::StreamBody::new(stream).boxed());
+            (streamed, true)
         }
     }
 }

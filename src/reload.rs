@@ -52,7 +52,7 @@ const MAX_DIAGNOSTICS: usize = 100;
 enum Current {
     Building,
     Running,
-    Exited(ExitStatus),
+    Exited(ExitStatus, Vec<String>),
 }
 
 struct Inner {
@@ -120,10 +120,11 @@ impl Hub {
                 hello["diagnostics"] = diagnostics_json(diagnostics);
             }
             (Current::Running, None) => hello["state"] = json!("running"),
-            (Current::Exited(status), None) => {
+            (Current::Exited(status, output), None) => {
                 hello["state"] = json!("exited");
                 hello["code"] = json!(status.code);
                 hello["signal"] = json!(status.signal);
+                hello["output"] = json!(output);
             }
         }
         inner.clients.push(tx);
@@ -158,7 +159,9 @@ impl Hub {
                 inner.building = false;
                 inner.failure = Some(diagnostics.clone());
             }
-            Browser::Exited { status } => inner.current = Current::Exited(*status),
+            Browser::Exited { status, output } => {
+                inner.current = Current::Exited(*status, output.clone())
+            }
             Browser::Reload { .. } | Browser::Css { .. } => {}
         }
         let mut wire = json!({ "type": message.kind(), "build_id": self.build_id(inner.live) });
@@ -167,9 +170,10 @@ impl Hub {
                 wire["files"] = files.iter().map(|f| self.relative(f)).collect()
             }
             Browser::Error { diagnostics } => wire["diagnostics"] = diagnostics_json(diagnostics),
-            Browser::Exited { status } => {
+            Browser::Exited { status, output } => {
                 wire["code"] = json!(status.code);
                 wire["signal"] = json!(status.signal);
+                wire["output"] = json!(output);
             }
             Browser::Reload { path } | Browser::Css { path } => {
                 wire["path"] = json!(self.relative(path))
@@ -586,11 +590,16 @@ mod tests {
                 code: Some(3),
                 signal: None,
             },
+            output: vec!["thread 'main' panicked at src/main.rs:4:5".into()],
         });
         let exited = hello(&hub);
         assert_eq!(
             (exited["state"].as_str(), exited["code"].as_i64()),
             (Some("exited"), Some(3))
+        );
+        assert_eq!(
+            exited["output"][0],
+            "thread 'main' panicked at src/main.rs:4:5"
         );
     }
 

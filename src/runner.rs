@@ -31,6 +31,49 @@ pub struct AppStdin {
 /// At most this much typed input waits for an app to start.
 pub const STDIN_PENDING_MAX: usize = 64 * 1024;
 
+/// The app's last output lines, kept to say why it died: at most this many lines…
+const LAST_LINES: usize = 40;
+/// …and this many bytes.
+const LAST_BYTES: usize = 8 * 1024;
+/// How long the app's output may go on once it has exited (a grandchild holding the
+/// pipes): then it is reported without waiting for end-of-file.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The last lines an app printed, bounded in lines and bytes.
+#[derive(Debug, Default)]
+pub struct LastLines {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl LastLines {
+    pub fn push(&mut self, line: &str) {
+        // One very long line keeps its end, where the message usually is.
+        let line = if line.len() > LAST_BYTES {
+            let mut start = line.len() - LAST_BYTES;
+            while !line.is_char_boundary(start) {
+                start += 1;
+            }
+            &line[start..]
+        } else {
+            line
+        };
+        self.bytes += line.len();
+        self.lines.push_back(line.to_string());
+        while self.lines.len() > LAST_LINES || self.bytes > LAST_BYTES {
+            match self.lines.pop_front() {
+                Some(old) => self.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+
+    pub fn take(&mut self) -> Vec<String> {
+        self.bytes = 0;
+        std::mem::take(&mut self.lines).into()
+    }
+}
+
 /// What every app generation gets from hotrun besides its settings.
 pub struct AppContext<'a> {
     /// The `run.listen` sockets (passed as fds 3, 4, …).
@@ -118,14 +161,29 @@ pub fn start(
         let mut status_lines = helper.status.take();
         let mut exit: Option<ExitStatus> = None;
         let mut status_open = status_lines.is_some();
-        loop {
+        // Kept here, before any output is passed on (or dropped on the way).
+        let mut last = LastLines::default();
+        let grace = tokio::time::sleep(std::time::Duration::MAX);
+        tokio::pin!(grace);
+        let mut grace_set = false;
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open || status_open {
             tokio::select! {
-                Some(line) = stdout.next() => {
-                    let _ = tx.send(Event::AppOutput { stream: Stream::AppStdout, line });
-                }
-                Some(line) = stderr.next() => {
-                    let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
-                }
+                line = stdout.next(), if out_open => match line {
+                    Some(line) => {
+                        last.push(&line);
+                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStdout, line });
+                    }
+                    None => out_open = false,
+                },
+                line = stderr.next(), if err_open => match line {
+                    Some(line) => {
+                        last.push(&line);
+                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
+                    }
+                    None => err_open = false,
+                },
+                () = &mut grace, if grace_set => break,
                 line = next_status(&mut status_lines), if status_open => match line.as_deref().and_then(Status::parse) {
                     Some(Status::Started(pid)) => {
                         let _ = tx.send(Event::AppStarted { gen, pid });
@@ -133,10 +191,13 @@ pub fn start(
                     Some(Status::Failed(message)) => {
                         let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line: format!("hotrun: {message}") });
                     }
-                    Some(Status::Exited(s)) => exit = Some(s),
+                    Some(Status::Exited(s)) => {
+                        exit = Some(s);
+                        grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
+                        grace_set = true;
+                    }
                     None => if line.is_none() { status_open = false },
                 },
-                else => break,
             }
         }
         if let Some(slot) = &stdin_slot {
@@ -149,7 +210,11 @@ pub fn start(
             let code = waited.ok().and_then(|s| s.code());
             ExitStatus { code, signal: None }
         });
-        let _ = tx.send(Event::AppExited { gen, status });
+        let _ = tx.send(Event::AppExited {
+            gen,
+            status,
+            output: last.take(),
+        });
     });
     Ok(handle)
 }
@@ -244,6 +309,25 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_lines_are_bounded_in_lines_and_bytes() {
+        let mut last = LastLines::default();
+        for n in 0..100 {
+            last.push(&format!("line {n}"));
+        }
+        let lines = last.take();
+        assert_eq!(lines.len(), LAST_LINES);
+        assert_eq!(lines.last().unwrap(), "line 99");
+        let mut last = LastLines::default();
+        last.push("first");
+        last.push(&"é".repeat(LAST_BYTES));
+        let lines = last.take();
+        assert_eq!(lines.len(), 1, "the long line pushed the first one out");
+        assert!(lines[0].len() <= LAST_BYTES && lines[0].chars().all(|c| c == 'é'));
+        last.push("after");
+        assert_eq!(last.take(), vec!["after".to_string()]);
+    }
 
     #[test]
     fn run_commands_get_exec() {

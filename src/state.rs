@@ -98,10 +98,11 @@ pub enum App {
         since: Instant,
         then_start: bool,
     },
-    /// Exited by itself (or could not start).
+    /// Exited by itself (or could not start); `why` is its last line of output.
     Exited {
         status: ExitStatus,
         at: Instant,
+        why: Option<String>,
     },
 }
 
@@ -231,6 +232,24 @@ impl State {
     /// Whether the app answers requests now (the proxy forwards only then).
     pub fn serving(&self) -> bool {
         matches!(self.app, App::Ready { .. })
+    }
+
+    /// Whether an app that answers is on its way: a build runs or waits to, an app
+    /// starts, a swap or a restart is under way. When none is, the proxy answers at
+    /// once instead of holding requests for nothing.
+    pub fn coming(&self) -> bool {
+        if self.quitting.is_some() {
+            return false;
+        }
+        let building = matches!(self.build, Build::Running { .. })
+            || (matches!(self.build, Build::Settling { .. }) && !self.paused);
+        let starting = match self.app {
+            App::Spawning { .. } | App::Starting { .. } => true,
+            App::Stopping { then_start, .. } => then_start,
+            App::None => matches!(self.last, LastBuild::None),
+            App::Ready { .. } | App::Exited { .. } => false,
+        };
+        building || starting || self.restart_at.is_some()
     }
 
     /// Why no app answers right now, in words for the proxy's 502 page.
@@ -375,7 +394,11 @@ impl State {
             Event::AppOutput { stream, line } => {
                 fx.push(Effect::Report(Report::Output { stream, line }))
             }
-            Event::AppExited { gen, status } => self.on_app_exited(gen, status, now, &mut fx),
+            Event::AppExited {
+                gen,
+                status,
+                output,
+            } => self.on_app_exited(gen, status, output, now, &mut fx),
             Event::Command(command) => self.on_command(command, now, &mut fx),
             Event::Ui(action) => fx.push(Effect::Ui(action)),
             Event::ConfigApplied { rebuild, restart } => {
@@ -684,7 +707,14 @@ impl State {
         self.app = App::Spawning { gen, since: now };
     }
 
-    fn on_app_exited(&mut self, gen: u64, status: ExitStatus, now: Instant, fx: &mut Vec<Effect>) {
+    fn on_app_exited(
+        &mut self,
+        gen: u64,
+        status: ExitStatus,
+        output: Vec<String>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
         match self.app {
             App::Stopping {
                 gen: g, then_start, ..
@@ -692,6 +722,7 @@ impl State {
                 fx.push(Effect::Report(Report::AppExited {
                     status,
                     requested: true,
+                    output: Vec::new(),
                 }));
                 self.app = App::None;
                 if then_start && self.quitting.is_none() {
@@ -706,9 +737,15 @@ impl State {
                 fx.push(Effect::Report(Report::AppExited {
                     status,
                     requested: false,
+                    output: output.clone(),
                 }));
-                fx.push(Effect::Browser(Browser::Exited { status }));
-                self.app = App::Exited { status, at: now };
+                let why = output.iter().rev().find(|l| !l.trim().is_empty()).cloned();
+                fx.push(Effect::Browser(Browser::Exited { status, output }));
+                self.app = App::Exited {
+                    status,
+                    at: now,
+                    why,
+                };
                 let again = match self.options.restart {
                     RestartPolicy::Never => false,
                     RestartPolicy::OnFailure => !status.success(),

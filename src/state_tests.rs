@@ -130,7 +130,11 @@ fn terminated() -> ExitStatus {
 }
 
 fn exited(gen: u64, status: ExitStatus) -> Event {
-    Event::AppExited { gen, status }
+    Event::AppExited {
+        gen,
+        status,
+        output: Vec::new(),
+    }
 }
 
 fn started(gen: u64, pid: u32) -> Event {
@@ -526,7 +530,8 @@ fn save_during_swap_builds_while_the_old_app_stops_then_swaps_again() {
     assert!(has_report(&fx, |r| *r
         == Report::AppExited {
             status: terminated(),
-            requested: true
+            requested: true,
+            output: Vec::new()
         }));
     assert!(matches!(st.build, Build::Running { id, .. } if id == b3));
     st.update(started(2, 200), swap + ms(110));
@@ -666,13 +671,15 @@ fn app_dying_during_a_build_is_reported_and_the_build_spawns_it_again() {
     assert!(has_report(&fx, |r| *r
         == Report::AppExited {
             status: code(3),
-            requested: false
+            requested: false,
+            output: Vec::new()
         }));
     assert_eq!(
         st.app,
         App::Exited {
             status: code(3),
-            at: died
+            at: died,
+            why: None
         }
     );
     assert!(matches!(st.build, Build::Running { id: i, .. } if i == id));
@@ -1120,7 +1127,10 @@ fn browsers_hear_errors_ok_and_exits() {
     assert_eq!(browser(&fx), vec!["ok"]);
 
     let fx = st.update(exited(1, code(3)), at + ms(500));
-    assert!(fx.contains(&Effect::Browser(Browser::Exited { status: code(3) })));
+    assert!(fx.contains(&Effect::Browser(Browser::Exited {
+        status: code(3),
+        output: Vec::new()
+    })));
     // A requested stop (a swap) is no news for the browser.
     let mut st = state(options());
     let ready = boot(&mut st, t0);
@@ -1162,4 +1172,50 @@ fn a_watcher_still_sorting_a_burst_keeps_the_settle_window_open() {
     let ready = boot(&mut st, t0);
     assert!(st.update(Event::Changing, ready + ms(10)).is_empty());
     assert_eq!(st.next_deadline(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Whether an app is on its way (the proxy holds requests only then)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn requests_wait_only_while_an_app_is_coming() {
+    let t0 = Instant::now();
+    // A first build that fails: nothing is coming until the next save.
+    let mut st = state(options());
+    assert!(st.coming(), "before the first build");
+    let id = build_id(&st.start(t0));
+    assert!(st.coming(), "during the first build");
+    st.update(finished(id, failed_build()), t0 + ms(500));
+    assert!(!st.serving() && !st.coming());
+    assert!(st.waiting_for().starts_with("the build failed"));
+    deliver(&mut st, changed(&[MAIN_RS]), t0 + ms(1000));
+    assert!(st.coming(), "a save settles into a build");
+
+    // An app that exits by itself, with no restart policy: nothing is coming.
+    let mut st = state(options());
+    let ready = boot(&mut st, t0);
+    assert!(st.serving());
+    st.update(exited(1, code(101)), ready + ms(100));
+    assert!(!st.serving() && !st.coming());
+    // A swap (stop, then start) is on its way.
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], ready + ms(1000));
+    assert!(st.coming());
+    st.update(finished(id, ok_build(APP, 2)), at + ms(300));
+    assert!(st.coming(), "the new app is starting");
+
+    // With `run.restart = "on-failure"`, a crash is followed by a restart.
+    let mut st = state(Options {
+        restart: RestartPolicy::OnFailure,
+        ..options()
+    });
+    let ready = boot(&mut st, t0);
+    st.update(exited(1, code(1)), ready + ms(100));
+    assert!(st.coming(), "a restart is scheduled");
+
+    // Quitting: nothing is coming.
+    let mut st = state(options());
+    boot(&mut st, t0);
+    st.update(command(Command::Quit), t0 + ms(5000));
+    assert!(!st.coming());
 }

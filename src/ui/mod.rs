@@ -191,10 +191,17 @@ impl Printer {
             Report::AppReady { after } => {
                 ("app_ready", json!({ "after_ms": after.as_millis() as u64 }))
             }
-            Report::AppExited { status, requested } => (
-                "app_exited",
-                json!({ "code": status.code, "signal": status.signal, "requested": requested }),
-            ),
+            Report::AppExited {
+                status,
+                requested,
+                output,
+            } => {
+                let output: Vec<String> = output.iter().map(|l| self.text(l)).collect();
+                (
+                    "app_exited",
+                    json!({ "code": status.code, "signal": status.signal, "requested": requested, "output": output }),
+                )
+            }
             Report::Output { stream, line } => (
                 "output",
                 json!({ "stream": stream, "line": self.text(line) }),
@@ -289,10 +296,12 @@ impl Printer {
             Report::AppExited {
                 status,
                 requested: true,
+                ..
             } => (Tag::Hotrun, format!("app stopped ({status})")),
             Report::AppExited {
                 status,
                 requested: false,
+                ..
             } => (
                 Tag::Error,
                 format!(

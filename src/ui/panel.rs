@@ -64,6 +64,15 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
     ];
 
     let mut second = Vec::new();
+    // Why the app died, in its own last words (the panic message, say).
+    if let (App::Exited { why: Some(why), .. }, Build::Idle) = (&state.app, &state.build) {
+        if !state.paused && !matches!(state.last, LastBuild::Failed { .. }) {
+            second.push(format!(
+                "last output: {}",
+                crate::ui::strip_ansi(why).trim()
+            ));
+        }
+    }
     if let Some((pid, since)) = app_pid(state) {
         let up = short_duration(now.saturating_duration_since(since));
         let restarts = state.starts.saturating_sub(1) as usize;
@@ -367,6 +376,10 @@ mod tests {
                     code: Some(3),
                     signal: None,
                 },
+                output: vec![
+                    "\x1b[31mError:\x1b[0m missing DATABASE_URL".into(),
+                    "".into(),
+                ],
             },
             t0,
         );
@@ -374,6 +387,12 @@ mod tests {
         assert_eq!(
             (r.state.as_str(), r.tone),
             ("app exited (code 3)", Tone::Bad)
+        );
+        // Its last words, without colours.
+        assert!(
+            r.lines[2].starts_with("last output: Error: missing DATABASE_URL"),
+            "{:?}",
+            r.lines
         );
         st.update(Event::Command(crate::event::Command::TogglePause), t0);
         let r = render(&st, &info(), 80, t0);
