@@ -36,7 +36,9 @@
     const urls = new Set([location.href.split('#')[0]]);
     const loaded = performance.getEntriesByType('resource').map((e) => e.name)
       .concat(Array.from(document.querySelectorAll('script[src],link[href],img[src]'), (e) => e.src || e.href));
-    const candidates = loaded.filter((u) => u && sameOrigin(u) && !u.includes('/__hotrun/'));
+    // A swapped stylesheet has a cache-busting query; the reload loads the plain URL.
+    const plain = (u) => { const x = new URL(u, location.href); x.searchParams.delete('hotrun'); return x.href; };
+    const candidates = loaded.filter((u) => u && sameOrigin(u) && !u.includes('/__hotrun/')).map(plain);
     if (path) {
       let best = 0;
       const scored = candidates.map((u) => ({ u, n: matchScore(u, path) }));
@@ -45,7 +47,7 @@
     } else {
       for (const e of document.querySelectorAll('script[src],link[rel~="stylesheet"][href]')) {
         const u = e.src || e.href;
-        if (u && sameOrigin(u)) urls.add(u);
+        if (u && sameOrigin(u)) urls.add(plain(u));
       }
     }
     const all = Array.from(urls).slice(0, 64).map((u) =>
@@ -56,10 +58,26 @@
   // A page that carries an older build id reloads once; if the reload brings the same
   // stale page again (something between serves an old copy), it says so, never loops.
   const STALE_KEY = 'hotrun:stale';
+  const RETRY_KEY = 'hotrun:retry';
   function staleReload(buildId) {
-    let last = null;
-    try { last = JSON.parse(sessionStorage.getItem(STALE_KEY)); } catch (_) { /* storage disabled */ }
-    if (last && last.id === buildId && last.page === pageId && last.path === here()) {
+    if (pageId === 'none') {
+      // hotrun's own 502 page, and an app is up: load it, again with backoff while the
+      // app does not answer yet.
+      let n = 0;
+      try {
+        n = Number(sessionStorage.getItem(RETRY_KEY)) || 0;
+        sessionStorage.setItem(RETRY_KEY, String(n + 1));
+      } catch (_) { /* storage disabled */ }
+      setTimeout(reload, Math.min(500 * 2 ** n, 5000));
+      return;
+    }
+    let last = null, storage = true;
+    try { last = JSON.parse(sessionStorage.getItem(STALE_KEY)); } catch (_) { storage = false; }
+    const nav = performance.getEntriesByType('navigation')[0];
+    const again = storage
+      ? last && last.id === buildId && last.page === pageId && last.path === here()
+      : !!nav && nav.type === 'reload'; // no storage: a page that came from a reload
+    if (again) {
       console.warn('hotrun: this page is still an old copy after a reload (a cache in between?); not reloading again');
       showBadge('hotrun: stale page \u2014 reload by hand');
       return;
@@ -67,8 +85,7 @@
     try {
       sessionStorage.setItem(STALE_KEY, JSON.stringify({ id: buildId, page: pageId, path: here() }));
     } catch (_) { /* storage disabled */ }
-    if (pageId === 'none') setTimeout(reload, 500);
-    else reload();
+    reload();
   }
   function restoreScroll() {
     let saved;
@@ -277,6 +294,12 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
   }
   function bust(url) {
     const u = new URL(url, document.baseURI);
+    // Without the proxy, the plain URL is fetched anew too: the next reload loads it.
+    if (!pageId && sameOrigin(u.href)) {
+      const plain = new URL(u.href);
+      plain.searchParams.delete('hotrun');
+      fetch(plain.href, { cache: 'reload', credentials: 'same-origin' }).catch(() => {});
+    }
     u.searchParams.set('hotrun', String(Date.now()));
     return u.href;
   }
@@ -365,7 +388,10 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
             staleReload(msg.build_id);
           } else {
             if (pageId === msg.build_id) {
-              try { sessionStorage.removeItem(STALE_KEY); } catch (_) { /* storage disabled */ }
+              try {
+                sessionStorage.removeItem(STALE_KEY);
+                sessionStorage.removeItem(RETRY_KEY);
+              } catch (_) { /* storage disabled */ }
             }
             applyState(msg);
           }

@@ -343,7 +343,10 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         // browser is told (a reload then never meets a stale copy).
         if matches!(
             event,
-            Event::Changed { .. } | Event::Rescan | Event::AppStarted { .. }
+            Event::Changed { .. }
+                | Event::Rescan
+                | Event::AppStarted { .. }
+                | Event::BuildFinished { .. }
         ) {
             if let Some(proxy) = &effects.proxy {
                 proxy.changed();

@@ -16,8 +16,8 @@
 //! Pure header rewriting: no I/O, no clock.
 
 use hyper::header::{
-    HeaderMap, HeaderValue, CACHE_CONTROL, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED,
+    HeaderMap, HeaderValue, CACHE_CONTROL, ETAG, EXPIRES, IF_MATCH, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
 };
 
 /// When a request went to the app: this hotrun's run and its change epoch.
@@ -40,6 +40,37 @@ pub fn never_store(headers: &mut HeaderMap) {
     headers.remove(LAST_MODIFIED);
     headers.remove(EXPIRES);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// `If-Match` and `If-Range` (optimistic locking, resumed downloads) name the app's own
+/// tags again, whatever their epoch: they ask whether the resource is still that
+/// version, which the app alone can say. A tag of hotrun's own (made from a date)
+/// names nothing the app knows and is dropped.
+pub fn unstamp_preconditions(headers: &mut HeaderMap) {
+    for name in [IF_MATCH, IF_RANGE] {
+        let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let tags = split_tags(value);
+        if !tags.iter().any(|t| parse_stamp(t).is_some()) {
+            continue;
+        }
+        let originals: Vec<String> = tags
+            .iter()
+            .filter_map(|t| match parse_stamp(t) {
+                Some((_, original)) => original,
+                None => Some(t.clone()),
+            })
+            .collect();
+        match HeaderValue::from_str(&originals.join(", ")) {
+            Ok(value) if !originals.is_empty() => {
+                headers.insert(&name, value);
+            }
+            _ => {
+                headers.remove(&name);
+            }
+        }
+    }
 }
 
 /// A revalidation on its way to the app: with the app's own validators when the
@@ -269,6 +300,29 @@ mod tests {
         let mut h = headers(&[(&IF_MODIFIED_SINCE, "Wed, 02 Dec 2026 07:00:00 GMT")]);
         revalidate(&mut h, AT);
         assert!(!h.contains_key(IF_MODIFIED_SINCE));
+    }
+
+    #[test]
+    fn preconditions_name_the_apps_own_tags() {
+        let mut h = headers(&[
+            (&IF_MATCH, "\"hr-17-2.v5\", \"other\""),
+            (&IF_RANGE, "\"hr-16-9.v5\""),
+        ]);
+        unstamp_preconditions(&mut h);
+        assert_eq!(get(&h, &IF_MATCH), Some("\"v5\", \"other\""));
+        assert_eq!(get(&h, &IF_RANGE), Some("\"v5\""));
+        // Dates and tags hotrun did not make pass as they are.
+        let mut h = headers(&[
+            (&IF_MATCH, "*"),
+            (&IF_RANGE, "Wed, 02 Dec 2026 07:00:00 GMT"),
+        ]);
+        unstamp_preconditions(&mut h);
+        assert_eq!(get(&h, &IF_MATCH), Some("*"));
+        assert_eq!(get(&h, &IF_RANGE), Some("Wed, 02 Dec 2026 07:00:00 GMT"));
+        // hotrun's own date tag names nothing the app knows.
+        let mut h = headers(&[(&IF_RANGE, "W/\"hr-17-4.\"")]);
+        unstamp_preconditions(&mut h);
+        assert_eq!(get(&h, &IF_RANGE), None);
     }
 
     #[test]

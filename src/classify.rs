@@ -118,9 +118,14 @@ impl Classifier {
         }
         let is_asset = self.assets.is_match(rel);
         if !is_asset && self.restart.is_match(rel) {
+            let env_file = rel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".env"));
             return match &self.inputs {
-                // Stale dep-info: the file may be compiled in.
-                Inputs::Cargo { packages, .. } if last_failed => {
+                // Stale dep-info: a template may be compiled in (and be what failed);
+                // an env file is read at start.
+                Inputs::Cargo { packages, .. } if last_failed && !env_file => {
                     match in_package(packages, path, true, |_| true) {
                         ChangeKind::Build => ChangeKind::Build,
                         _ => ChangeKind::Restart,
@@ -385,11 +390,13 @@ mod tests {
         assert_eq!(kind("/ws/static/page.html"), ChangeKind::Asset);
         assert_eq!(kind("/ws/public/index.html"), ChangeKind::Asset);
         assert_eq!(kind("/ws/assets/x.hbs"), ChangeKind::Asset);
-        // While the last build failed, a template in a package may be compiled in.
+        // While the last build failed, a template in a package may be compiled in;
+        // an env file still only restarts.
         assert_eq!(
             c.classify(Path::new("/ws/templates/index.html"), true),
             ChangeKind::Build
         );
+        assert_eq!(c.classify(Path::new("/ws/.env"), true), ChangeKind::Restart);
         // A template the build reads (include_str!, askama) is a build input.
         let mut c = c;
         c.set_dep_info(&[PathBuf::from("/ws/templates/index.html")], &[]);

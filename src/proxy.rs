@@ -197,22 +197,26 @@ async fn handle(
     // The epoch the app's answer belongs to: read before the request goes out, so a
     // change made meanwhile makes the browser ask again.
     let sent_at = shared.epoch();
-    if inject && wants.page_like() && cacheable {
-        // The answer is read to add the reload script: ask for it uncompressed, and
-        // whole (the browser never stores a page with the script).
+    // Only a page the browser asks for to show gets the script.
+    let may_inject = inject && wants.page_like();
+    cache::unstamp_preconditions(req.headers_mut());
+    if may_inject {
+        // The answer is read to add the reload script: ask for it uncompressed (a form
+        // result too), and whole (the browser never stores a page with the script).
         let headers = req.headers_mut();
         headers.insert(
             hyper::header::ACCEPT_ENCODING,
             hyper::header::HeaderValue::from_static("identity"),
         );
-        cache::strip_conditionals(headers);
+        if cacheable {
+            cache::strip_conditionals(headers);
+        }
     } else if cacheable {
         cache::revalidate(req.headers_mut(), sent_at);
     }
     // HEAD reports the length GET would send: with the script, that is known only
     // from the body, so the app is asked with GET and the body is left unsent.
     let head_request = req.method() == hyper::Method::HEAD;
-    let may_inject = inject && wants != Wants::Fragment;
     if head_request && may_inject {
         *req.method_mut() = hyper::Method::GET;
     }
@@ -613,4 +617,48 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wants(headers: &[(&str, &str)]) -> Wants {
+        let mut req = Request::builder().uri("/");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Wants::of(&req.body(()).unwrap())
+    }
+
+    #[test]
+    fn what_a_request_asks_for() {
+        assert_eq!(wants(&[("Sec-Fetch-Dest", "document")]), Wants::Page);
+        assert_eq!(wants(&[("Sec-Fetch-Dest", "iframe")]), Wants::Page);
+        assert_eq!(wants(&[("Sec-Fetch-Mode", "navigate")]), Wants::Page);
+        assert_eq!(
+            wants(&[("Sec-Fetch-Dest", "empty"), ("Accept", "text/html")]),
+            Wants::Fragment
+        );
+        assert_eq!(
+            wants(&[("Sec-Fetch-Dest", "document"), ("HX-Request", "true")]),
+            Wants::Fragment
+        );
+        assert_eq!(
+            wants(&[("Sec-Fetch-Dest", "document"), ("Turbo-Frame", "main")]),
+            Wants::Fragment
+        );
+        assert_eq!(
+            wants(&[("X-Requested-With", "XMLHttpRequest")]),
+            Wants::Fragment
+        );
+        assert_eq!(wants(&[("Sec-Fetch-Dest", "script")]), Wants::Other);
+        assert_eq!(
+            wants(&[("Sec-Fetch-Dest", "image"), ("Accept", "text/html")]),
+            Wants::Other
+        );
+        assert_eq!(wants(&[("Accept", "text/html,*/*")]), Wants::MaybePage);
+        assert_eq!(wants(&[("Accept", "*/*")]), Wants::Other);
+        assert_eq!(wants(&[]), Wants::Other);
+    }
 }

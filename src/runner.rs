@@ -189,7 +189,9 @@ pub fn start(
                         let _ = tx.send(Event::AppStarted { gen, pid });
                     }
                     Some(Status::Failed(message)) => {
-                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line: format!("hotrun: {message}") });
+                        let line = format!("hotrun: {message}");
+                        last.push(&line);
+                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
                     }
                     Some(Status::Exited(s)) => {
                         exit = Some(s);

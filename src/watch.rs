@@ -60,6 +60,9 @@ const NEW_FILE_HOLD: Duration = Duration::from_millis(50);
 /// At most this many created files wait to be looked at; past it, new ones are looked
 /// at without the hold.
 const BORN_MAX: usize = 50_000;
+/// A created file still open for writing is held this long at most (a big file, a slow
+/// disk: its temp file is renamed only once it is written).
+const OPEN_FILE_HOLD: Duration = Duration::from_secs(1);
 /// How long a created file found gone stays known as one that never was.
 const STILLBORN_FOR: Duration = Duration::from_secs(2);
 
@@ -164,6 +167,14 @@ fn is_change(event: &RawEvent) -> bool {
             )
         )
     })
+}
+
+/// A file created while watching, not looked at yet.
+#[derive(Debug, Clone, Copy)]
+struct Born {
+    at: Instant,
+    /// When its writer closed it: a temp file is renamed right after.
+    closed: Option<Instant>,
 }
 
 /// What one batch of notifications amounts to.
@@ -322,7 +333,7 @@ struct WatchThread {
     /// Files created while watching that hotrun has not looked at yet. One that is
     /// renamed away or deleted before it is looked at never was a change: the temp
     /// file of an atomic save (`name.tmp`, `.tmpXXXXXX`, sed's `sedXXXXXX`).
-    born: HashMap<PathBuf, Instant>,
+    born: HashMap<PathBuf, Born>,
     /// Created files found gone before hotrun looked, and when: a rename's events can
     /// come in two batches, and the second names the temp file again.
     stillborn: HashMap<PathBuf, Instant>,
@@ -587,6 +598,10 @@ impl WatchThread {
                 _ => false,
             };
             let created = matches!(event.kind, EventKind::Create(CreateKind::File));
+            let closed = matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+            );
             let gone = matches!(
                 event.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
@@ -610,7 +625,16 @@ impl WatchThread {
                 }
                 if created && !self.hashes.contains_key(&path) && self.born.len() < BORN_MAX {
                     self.stillborn.remove(&path);
-                    self.born.insert(path.clone(), now);
+                    let born = Born {
+                        at: now,
+                        closed: None,
+                    };
+                    self.born.insert(path.clone(), born);
+                }
+                if closed {
+                    if let Some(born) = self.born.get_mut(&path) {
+                        born.closed = Some(now);
+                    }
                 }
                 if written {
                     self.pending.entry(path).or_insert(now + WRITE_GRACE);
@@ -676,11 +700,17 @@ impl WatchThread {
                         continue;
                     }
                     self.vanishing.remove(&path);
-                    // Just created: an atomic save may rename it away in a moment.
-                    if let Some(&at) = self.born.get(&path) {
-                        if now < at + NEW_FILE_HOLD {
-                            let due = self.pending.entry(path).or_insert(at + NEW_FILE_HOLD);
-                            *due = (*due).max(at + NEW_FILE_HOLD);
+                    self.stillborn.remove(&path);
+                    // Just created: an atomic save may rename it away in a moment, once
+                    // it is written.
+                    if let Some(born) = self.born.get(&path).copied() {
+                        let until = match born.closed {
+                            Some(closed) => closed + NEW_FILE_HOLD,
+                            None => born.at + OPEN_FILE_HOLD,
+                        };
+                        if now < until {
+                            let due = self.pending.entry(path).or_insert(until);
+                            *due = (*due).max(until);
                             continue;
                         }
                         self.born.remove(&path);
@@ -715,7 +745,7 @@ impl WatchThread {
                         }
                         continue;
                     }
-                    if self.stillborn.contains_key(&path) {
+                    if self.stillborn.contains_key(&path) && !self.hashes.contains_key(&path) {
                         continue;
                     }
                     if self.watched.contains(&path) {
@@ -725,9 +755,11 @@ impl WatchThread {
                     if self.filter.ignored(&path, false) || self.filter.ignored(&path, true) {
                         continue;
                     }
-                    // Gone for now: a save may be about to write it anew.
+                    // Gone for now: a save may be about to write it anew (not when its
+                    // directory went with it).
                     let since = *self.vanishing.entry(path.clone()).or_insert(now);
-                    if now < since + NEW_FILE_HOLD && self.vanishing.len() < BORN_MAX {
+                    let dir_left = path.parent().is_some_and(Path::exists);
+                    if dir_left && now < since + NEW_FILE_HOLD && self.vanishing.len() < BORN_MAX {
                         self.pending.insert(path, since + NEW_FILE_HOLD);
                         continue;
                     }

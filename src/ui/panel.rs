@@ -64,15 +64,6 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
     ];
 
     let mut second = Vec::new();
-    // Why the app died, in its own last words (the panic message, say).
-    if let (App::Exited { why: Some(why), .. }, Build::Idle) = (&state.app, &state.build) {
-        if !state.paused && !matches!(state.last, LastBuild::Failed { .. }) {
-            second.push(format!(
-                "last output: {}",
-                crate::ui::strip_ansi(why).trim()
-            ));
-        }
-    }
     if let Some((pid, since)) = app_pid(state) {
         let up = short_duration(now.saturating_duration_since(since));
         let restarts = state.starts.saturating_sub(1) as usize;
@@ -91,6 +82,18 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
         }
         for (label, url) in &info.urls {
             second.push(format!("{label} {url}"));
+        }
+    }
+    // Why the app died, in its own last words (the panic message, say): last, so the
+    // addresses stay in view, and without colours or control characters.
+    if let (App::Exited { why: Some(why), .. }, Build::Idle) = (&state.app, &state.build) {
+        if !state.paused && !matches!(state.last, LastBuild::Failed { .. }) {
+            let words: String = crate::ui::strip_ansi(why)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(300)
+                .collect();
+            second.push(format!("last output: {}", words.trim()));
         }
     }
     if !second.is_empty() {
@@ -388,9 +391,9 @@ mod tests {
             (r.state.as_str(), r.tone),
             ("app exited (code 3)", Tone::Bad)
         );
-        // Its last words, without colours.
+        // Its last words, without colours, after the addresses.
         assert!(
-            r.lines[2].starts_with("last output: Error: missing DATABASE_URL"),
+            r.lines[2].contains("last output: Error: missing DATABASE_URL"),
             "{:?}",
             r.lines
         );

@@ -18,4 +18,5 @@ mod saves;
 mod setup;
 mod swaps;
 mod torture;
+mod truth;
 mod watching;

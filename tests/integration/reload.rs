@@ -248,7 +248,7 @@ fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
         Some(page.len())
     );
     // Chunked: `</head>` arrives split across chunks, and still matches.
-    let (_, _, body) = request(port, "/chunked", &[]);
+    let (_, _, body) = request(port, "/chunked", &[("Accept", "text/html")]);
     let page = String::from_utf8(body).unwrap();
     assert!(injected_before(&page, "</head>"), "{page}");
     // A fragment is no document.
@@ -256,9 +256,12 @@ fn injection_through_the_proxy_is_once_streamed_and_leaves_fragments_alone() {
     assert_eq!(body, b"<li>fragment</li>");
     assert_eq!(header(&head, "content-length"), Some("17"));
     // The page's CSP nonce goes on the script.
-    let (_, _, body) = request(port, "/csp", &[]);
+    let (_, _, body) = request(port, "/csp", &[("Sec-Fetch-Dest", "document")]);
     assert!(String::from_utf8_lossy(&body)
         .contains("<script src=\"/__hotrun/client.js\" nonce=\"n0nce42\" data-hotrun=\""));
+    // A client that does not ask for a page (curl, the app's own tests) gets none.
+    let (_, _, body) = request(port, "/csp", &[]);
+    assert!(!String::from_utf8_lossy(&body).contains("/__hotrun/client.js"));
     // Not HTML: untouched.
     let (_, _, body) = request(port, "/static/theme.css", &[]);
     assert!(!String::from_utf8_lossy(&body).contains("hotrun"));

@@ -19,6 +19,9 @@ pub enum Save {
     /// Write `dir/<temp>` and rename it over the file; `temp` names it from the file's
     /// own name (`{}` is replaced by it).
     Rename(&'static str),
+    /// A big file on a slow disk: the temp file is written over longer than hotrun's
+    /// hold for new files (the pauses stand for the disk), then renamed over the file.
+    SlowRename,
     /// `sed -i`, which writes `./sedXXXXXX` and renames it over the file.
     Sed,
     /// vim (`backupcopy=no`): probe with `4913`, rename the file to `name~`, write a
@@ -46,6 +49,7 @@ pub const RENAMES: &[&str] = &[
 pub fn all_saves() -> Vec<Save> {
     let mut saves = vec![
         Save::InPlace,
+        Save::SlowRename,
         Save::Sed,
         Save::Vim,
         Save::JetBrains,
@@ -65,6 +69,19 @@ pub fn save(how: Save, path: &Path, text: &str) {
         Save::Rename(pattern) => {
             let temp = beside(pattern);
             std::fs::write(&temp, text).unwrap();
+            std::fs::rename(&temp, path).unwrap();
+        }
+        Save::SlowRename => {
+            use std::io::Write;
+            let temp = beside(".{}.partial");
+            let mut file = std::fs::File::create(&temp).unwrap();
+            let half = text.len() / 2;
+            for part in [&text[..half], &text[half..]] {
+                file.write_all(part.as_bytes()).unwrap();
+                file.flush().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(80));
+            }
+            drop(file);
             std::fs::rename(&temp, path).unwrap();
         }
         Save::Sed => {
