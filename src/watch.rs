@@ -63,6 +63,9 @@ const BORN_MAX: usize = 50_000;
 /// A created file still open for writing is held this long at most (a big file, a slow
 /// disk: its temp file is renamed only once it is written).
 const OPEN_FILE_HOLD: Duration = Duration::from_secs(1);
+/// A known file found gone is looked at again this much later: a backup-rename save
+/// writes the new file in that time. Real deletes are rare enough to wait for.
+const VANISHED_HOLD: Duration = Duration::from_millis(250);
 /// How long a created file found gone stays known as one that never was.
 const STILLBORN_FOR: Duration = Duration::from_secs(2);
 
@@ -153,6 +156,11 @@ fn test_watch_limit() -> Option<usize> {
 }
 
 type RawEvent = notify::Result<notify::Event>;
+
+/// The wake-up `WatchHandle::stop` sends.
+fn is_stop(event: &RawEvent) -> bool {
+    matches!(event, Err(e) if matches!(&e.kind, notify::ErrorKind::Generic(s) if s == "stop"))
+}
 
 /// An event that may change a file (not a read, not an error).
 fn is_change(event: &RawEvent) -> bool {
@@ -337,7 +345,7 @@ struct WatchThread {
     /// Created files found gone before hotrun looked, and when: a rename's events can
     /// come in two batches, and the second names the temp file again.
     stillborn: HashMap<PathBuf, Instant>,
-    /// Files found gone, and since when: looked at again after `NEW_FILE_HOLD`, since
+    /// Files found gone, and since when: looked at again after `VANISHED_HOLD`, since
     /// a save that renames the old file away (vim, JetBrains, Emacs) writes the new one
     /// a moment later — one change, not a delete and a create.
     vanishing: HashMap<PathBuf, Instant>,
@@ -426,10 +434,15 @@ impl WatchThread {
                 }
             };
             let mut batch: Vec<RawEvent> = first.into_iter().collect();
-            while let Ok(more) = raw_rx.try_recv() {
-                batch.push(more);
+            // After the stop request, events are a newer watcher's to report.
+            while !batch.last().is_some_and(is_stop) {
+                match raw_rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
             }
-            let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
+            let stopping =
+                stop.load(std::sync::atomic::Ordering::SeqCst) || batch.last().is_some_and(is_stop);
             // Sorting a big batch takes a while: the burst is not over meanwhile. Said
             // before, and closed by a `Changed` after (even an empty one).
             let sorting = batch.iter().any(is_change);
@@ -759,8 +772,8 @@ impl WatchThread {
                     // directory went with it).
                     let since = *self.vanishing.entry(path.clone()).or_insert(now);
                     let dir_left = path.parent().is_some_and(Path::exists);
-                    if dir_left && now < since + NEW_FILE_HOLD && self.vanishing.len() < BORN_MAX {
-                        self.pending.insert(path, since + NEW_FILE_HOLD);
+                    if dir_left && now < since + VANISHED_HOLD && self.vanishing.len() < BORN_MAX {
+                        self.pending.insert(path, since + VANISHED_HOLD);
                         continue;
                     }
                     self.vanishing.remove(&path);
