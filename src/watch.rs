@@ -567,6 +567,10 @@ impl WatchThread {
         let mut seen = HashSet::new();
         let mut changes = Changes::default();
         let mut forgotten: HashSet<PathBuf> = HashSet::new();
+        // Paths removed or renamed away in this batch: one that exists again when
+        // looked at is a new file, maybe still being written (vim's and Emacs' saves
+        // rename the old file away, then write the new one).
+        let mut replaced: HashSet<PathBuf> = HashSet::new();
         // Directories renamed into an ignored place (Cargo creates `target/` under a
         // temporary name, then renames it): no source directory went away.
         let mut moved_away: HashSet<PathBuf> = HashSet::new();
@@ -619,6 +623,23 @@ impl WatchThread {
                 event.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
             );
+            if let (
+                EventKind::Remove(_)
+                | EventKind::Modify(ModifyKind::Name(RenameMode::From | RenameMode::Both)),
+                Some(source),
+            ) = (&event.kind, event.paths.first())
+            {
+                replaced.insert(source.clone());
+            }
+            // A file renamed into place, or closed by its writer, is whole.
+            match (&event.kind, event.paths.as_slice()) {
+                (EventKind::Modify(ModifyKind::Name(RenameMode::To)), [to])
+                | (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [_, to])
+                | (EventKind::Access(AccessKind::Close(AccessMode::Write)), [to]) => {
+                    replaced.remove(to);
+                }
+                _ => {}
+            }
             for path in event.paths {
                 if moved_away.contains(&path) {
                     continue;
@@ -714,6 +735,16 @@ impl WatchThread {
                     }
                     self.vanishing.remove(&path);
                     self.stillborn.remove(&path);
+                    if replaced.contains(&path)
+                        && !self.born.contains_key(&path)
+                        && self.born.len() < BORN_MAX
+                    {
+                        let born = Born {
+                            at: now,
+                            closed: None,
+                        };
+                        self.born.insert(path.clone(), born);
+                    }
                     // Just created: an atomic save may rename it away in a moment, once
                     // it is written.
                     if let Some(born) = self.born.get(&path).copied() {
