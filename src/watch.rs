@@ -634,8 +634,11 @@ impl WatchThread {
             // A file renamed into place, or closed by its writer, is whole.
             match (&event.kind, event.paths.as_slice()) {
                 (EventKind::Modify(ModifyKind::Name(RenameMode::To)), [to])
-                | (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [_, to])
-                | (EventKind::Access(AccessKind::Close(AccessMode::Write)), [to]) => {
+                | (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [_, to]) => {
+                    replaced.remove(to);
+                    self.born.remove(to);
+                }
+                (EventKind::Access(AccessKind::Close(AccessMode::Write)), [to]) => {
                     replaced.remove(to);
                 }
                 _ => {}
