@@ -684,12 +684,7 @@ fn browser_rows(table: &mut Table) {
         return;
     };
     let dir = fixture("site");
-    let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
-    h.wait("app_ready");
+    let (mut h, port) = support::behind_proxy(dir.path());
     let mut page = chrome.open(&format!("http://127.0.0.1:{port}/"));
     let forever = Duration::from_secs(300);
     page.wait_for(
@@ -1168,12 +1163,7 @@ fn side_by_side(table: &mut Table) {
          cmd = \"exec python3 -m http.server \\\"$PORT\\\" --bind 127.0.0.1 --directory public\"\n\n\
          [watch]\nassets = [\"public/\"]\n",
     );
-    let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
-    h.wait("app_ready");
+    let (h, port) = support::behind_proxy(dir.path());
     let ours = edit_page(&chrome, port, dir.path());
     drop(h);
 
@@ -1232,25 +1222,25 @@ fn side_by_side(table: &mut Table) {
             reloads_note(r.css_loads)
         )
     };
-    table.row(
-        html_row,
-        ours_name,
-        ms(&ours.html),
-        "≤ Vite (same run)",
-        versus(&ours.html, vite.map(|(_, t)| t.html.as_slice())) + &html_note(&ours),
-    );
-    if let Some((name, theirs)) = vite {
-        table.row(html_row, name, ms(&theirs.html), "—", html_note(theirs));
-    }
-    table.row(
-        css_row,
-        ours_name,
-        ms1(&ours.css),
-        "≤ Vite (same run)",
-        versus(&ours.css, vite.map(|(_, t)| t.css.as_slice())) + &css_note(&ours),
-    );
-    if let Some((name, theirs)) = vite {
-        table.row(css_row, name, ms1(&theirs.css), "—", css_note(theirs));
+    // Each measure: hotrun's row, then Vite's right below it.
+    type Times = fn(&PageResult) -> &[f64];
+    type Note<'a> = &'a dyn Fn(&PageResult) -> String;
+    type Row<'a> = (&'a str, Times, fn(&[f64]) -> String, Note<'a>);
+    let rows: [Row; 2] = [
+        (html_row, |r| &r.html, ms, &html_note),
+        (css_row, |r| &r.css, ms1, &css_note),
+    ];
+    for (row, times, show, note) in rows {
+        table.row(
+            row,
+            ours_name,
+            show(times(&ours)),
+            "≤ Vite (same run)",
+            versus(times(&ours), vite.map(|(_, t)| times(t))) + &note(&ours),
+        );
+        if let Some((name, theirs)) = vite {
+            table.row(row, name, show(times(theirs)), "—", note(theirs));
+        }
     }
     if let Err(why) = &theirs {
         table.row(

@@ -52,10 +52,10 @@ const IGNORED_FILES: &[&str] = &[
 
 /// How long a file may stay open for writing before it is looked at anyway.
 const WRITE_GRACE: Duration = Duration::from_millis(50);
-/// A file created while watching is looked at this long after its creation at the
-/// earliest: an atomic save renames its temp file away within this time, and then the
-/// temp file was never a change. Saves that write a file in place or rename one over
-/// it are looked at at once.
+/// A file created while watching is looked at this long after its writer closed it at
+/// the earliest: an atomic save renames its temp file away within this time, and then
+/// the temp file was never a change. Saves that write a file in place or rename one
+/// over it are looked at at once.
 const NEW_FILE_HOLD: Duration = Duration::from_millis(50);
 /// At most this many created files wait to be looked at; past it, new ones are looked
 /// at without the hold.
@@ -183,6 +183,21 @@ struct Born {
     at: Instant,
     /// When its writer closed it: a temp file is renamed right after.
     closed: Option<Instant>,
+}
+
+impl Born {
+    fn new(at: Instant) -> Born {
+        Born { at, closed: None }
+    }
+
+    /// Until when it is held: `NEW_FILE_HOLD` after its close, or `OPEN_FILE_HOLD`
+    /// after its creation while it stays open.
+    fn until(&self) -> Instant {
+        match self.closed {
+            Some(closed) => closed + NEW_FILE_HOLD,
+            None => self.at + OPEN_FILE_HOLD,
+        }
+    }
 }
 
 /// What one batch of notifications amounts to.
@@ -336,7 +351,7 @@ struct WatchThread {
     filter: Filter,
     hashes: HashMap<PathBuf, u64>,
     /// Files to look at later, and when: being written (looked at when closed, or
-    /// after `WRITE_GRACE`), or just created (after `NEW_FILE_HOLD`).
+    /// after `WRITE_GRACE`), just created (see `born`), or gone (see `vanishing`).
     pending: HashMap<PathBuf, Instant>,
     /// Files created while watching that hotrun has not looked at yet. One that is
     /// renamed away or deleted before it is looked at never was a change: the temp
@@ -615,10 +630,6 @@ impl WatchThread {
                 _ => false,
             };
             let created = matches!(event.kind, EventKind::Create(CreateKind::File));
-            let closed = matches!(
-                event.kind,
-                EventKind::Access(AccessKind::Close(AccessMode::Write))
-            );
             let gone = matches!(
                 event.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
@@ -640,6 +651,9 @@ impl WatchThread {
                 }
                 (EventKind::Access(AccessKind::Close(AccessMode::Write)), [to]) => {
                     replaced.remove(to);
+                    if let Some(born) = self.born.get_mut(to) {
+                        born.closed = Some(now);
+                    }
                 }
                 _ => {}
             }
@@ -662,16 +676,7 @@ impl WatchThread {
                 }
                 if created && !self.hashes.contains_key(&path) && self.born.len() < BORN_MAX {
                     self.stillborn.remove(&path);
-                    let born = Born {
-                        at: now,
-                        closed: None,
-                    };
-                    self.born.insert(path.clone(), born);
-                }
-                if closed {
-                    if let Some(born) = self.born.get_mut(&path) {
-                        born.closed = Some(now);
-                    }
+                    self.born.insert(path.clone(), Born::new(now));
                 }
                 if written {
                     self.pending.entry(path).or_insert(now + WRITE_GRACE);
@@ -742,19 +747,11 @@ impl WatchThread {
                         && !self.born.contains_key(&path)
                         && self.born.len() < BORN_MAX
                     {
-                        let born = Born {
-                            at: now,
-                            closed: None,
-                        };
-                        self.born.insert(path.clone(), born);
+                        self.born.insert(path.clone(), Born::new(now));
                     }
                     // Just created: an atomic save may rename it away in a moment, once
                     // it is written.
-                    if let Some(born) = self.born.get(&path).copied() {
-                        let until = match born.closed {
-                            Some(closed) => closed + NEW_FILE_HOLD,
-                            None => born.at + OPEN_FILE_HOLD,
-                        };
+                    if let Some(until) = self.born.get(&path).map(Born::until) {
                         if now < until {
                             let due = self.pending.entry(path).or_insert(until);
                             *due = (*due).max(until);

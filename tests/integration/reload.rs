@@ -79,12 +79,7 @@ fn injected_before(page: &str, place: &str) -> bool {
 /// the first app is ready.
 pub fn site_behind_proxy() -> (TempDir, Hotrun, u16) {
     let dir = fixture("site");
-    let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
-    h.wait("app_ready");
+    let (h, port) = behind_proxy(dir.path());
     (dir, h, port)
 }
 

@@ -491,6 +491,18 @@ pub fn pid_from_output(hotrun: &mut Hotrun, prefix: &str) -> u32 {
         .unwrap()
 }
 
+/// hotrun with browser reload behind its proxy on a free port, once the first app is
+/// ready; the proxy's port.
+pub fn behind_proxy(dir: &Path) -> (Hotrun, u16) {
+    let port = free_port();
+    let mut h = hotrun(dir)
+        .reload()
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_ready");
+    (h, port)
+}
+
 /// A command-built project with this `.hotrun.toml`.
 pub fn command_project(config: &str) -> TempDir {
     let tmp = TempDir::new();

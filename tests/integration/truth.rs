@@ -23,12 +23,7 @@ const LOOP_WINDOW: Duration = Duration::from_secs(4);
 
 fn pysite_behind_proxy() -> (TempDir, Hotrun, u16) {
     let dir = fixture("pysite");
-    let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
-    h.wait("app_ready");
+    let (h, port) = behind_proxy(dir.path());
     (dir, h, port)
 }
 
