@@ -704,7 +704,18 @@ impl WatchThread {
                 }
             }
             let _ = self.tx.send(Event::Rescan);
+            // The rebuild it asks for covers every file held back: look at them now,
+            // with no more holding, or they would make a second build once released.
+            paths.extend(
+                self.pending
+                    .keys()
+                    .filter(|p| seen.insert((*p).clone()))
+                    .cloned(),
+            );
+            self.pending.clear();
+            self.born.clear();
         }
+        let hold = !rescan;
         // Files written but not closed for a while are looked at anyway.
         let overdue: Vec<PathBuf> = self
             .pending
@@ -743,7 +754,8 @@ impl WatchThread {
                     }
                     self.vanishing.remove(&path);
                     self.stillborn.remove(&path);
-                    if replaced.contains(&path)
+                    if hold
+                        && replaced.contains(&path)
                         && !self.born.contains_key(&path)
                         && self.born.len() < BORN_MAX
                     {
@@ -803,7 +815,11 @@ impl WatchThread {
                     // directory went with it).
                     let since = *self.vanishing.entry(path.clone()).or_insert(now);
                     let dir_left = path.parent().is_some_and(Path::exists);
-                    if dir_left && now < since + VANISHED_HOLD && self.vanishing.len() < BORN_MAX {
+                    if hold
+                        && dir_left
+                        && now < since + VANISHED_HOLD
+                        && self.vanishing.len() < BORN_MAX
+                    {
                         self.pending.insert(path, since + VANISHED_HOLD);
                         continue;
                     }
