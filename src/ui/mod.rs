@@ -151,7 +151,7 @@ impl Printer {
         }
     }
 
-    fn json(&self, report: &Report) -> Option<Value> {
+    pub(crate) fn json(&self, report: &Report) -> Option<Value> {
         let (event, mut fields) = match report {
             Report::Watching {
                 roots,
@@ -159,10 +159,20 @@ impl Printer {
                 polling,
             } => (
                 "watching",
-                json!({ "roots": roots, "directories": directories, "polling_ms": polling.map(|p| p.as_millis() as u64) }),
+                with_paths(
+                    json!({ "directories": directories, "polling_ms": polling.map(|p| p.as_millis() as u64) }),
+                    "roots",
+                    roots,
+                ),
             ),
-            Report::Change { paths, kind } => ("change", json!({ "paths": paths, "kind": kind })),
-            Report::BuildStarted { files } => ("build_started", json!({ "files": files })),
+            Report::Change { paths, kind } => {
+                let mut fields = with_paths(json!({ "kind": kind }), "paths", paths);
+                fields["count"] = json!(paths.len());
+                ("change", fields)
+            }
+            Report::BuildStarted { files } => {
+                ("build_started", with_paths(json!({}), "files", files))
+            }
             Report::BuildFinished { outcome } => {
                 let diagnostics: Vec<Value> = outcome
                     .diagnostics
@@ -219,7 +229,7 @@ impl Printer {
         Some(fields)
     }
 
-    fn plain(&self, report: &Report) -> Option<(Tag, String)> {
+    pub(crate) fn plain(&self, report: &Report) -> Option<(Tag, String)> {
         let files = |paths: &[std::path::PathBuf]| {
             let mut names: Vec<String> = paths.iter().take(3).map(|p| self.rel(p)).collect();
             if paths.len() > 3 {
@@ -359,12 +369,36 @@ impl Printer {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Tag {
+pub(crate) enum Tag {
     Hotrun,
     Error,
     Build,
     App,
 }
+
+/// Paths in JSON: `name` holds them as strings, a name that is not UTF-8 with U+FFFD
+/// where its bad bytes were (never a panic). When any is not UTF-8, `name_base64` holds
+/// every path's exact bytes, base64, in the same order, for tools that need the file.
+/// Lists longer than [`JSON_PATHS_MAX`] are cut there (the event's `count` says how
+/// many there were).
+fn with_paths(mut fields: Value, name: &str, paths: &[std::path::PathBuf]) -> Value {
+    use std::os::unix::ffi::OsStrExt;
+    let paths = &paths[..paths.len().min(JSON_PATHS_MAX)];
+    fields[name] = paths
+        .iter()
+        .map(|p| Value::String(p.to_string_lossy().into_owned()))
+        .collect();
+    if paths.iter().any(|p| p.to_str().is_none()) {
+        fields[format!("{name}_base64")] = paths
+            .iter()
+            .map(|p| Value::String(data_encoding::BASE64.encode(p.as_os_str().as_bytes())))
+            .collect();
+    }
+    fields
+}
+
+/// At most this many paths in one JSON event.
+pub const JSON_PATHS_MAX: usize = 1000;
 
 /// Local wall-clock time, `HH:MM:SS.mmm`.
 fn clock() -> String {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod apps;
 mod browser;
 mod clients;
