@@ -31,6 +31,9 @@ use crate::supervisor::Handle;
 use crate::ui::Printer;
 use crate::watch::{self, WatchHandle, WatchSpec};
 
+/// How long queued output may hold up hotrun's exit.
+const OUTPUT_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Everything resolved before anything starts.
 pub struct Prepared {
     settings: Arc<Settings>,
@@ -195,6 +198,8 @@ pub fn run(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let result = runtime.block_on(run_loop(prepared, sockets));
     // The stdin reader sits in a blocking read that never returns: don't wait for it.
     runtime.shutdown_background();
+    // What is still queued goes out, unless nobody reads it: then the exit goes on.
+    crate::ui::out::flush(OUTPUT_FLUSH);
     result
 }
 
@@ -208,7 +213,10 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         cli,
     } = prepared;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    listen_for_signals(tx.clone())?;
+    // What the user asks for (signals, commands, keys) comes on a channel of its own,
+    // read first: a quit never waits behind a flood of output lines.
+    let (user_tx, mut user_rx) = mpsc::unbounded_channel::<Event>();
+    listen_for_signals(user_tx.clone())?;
     let stdin_slot = match settings.ui.mode {
         Ui::Plain => {
             let slot: StdinSlot = Default::default();
@@ -216,12 +224,12 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             Some(slot)
         }
         Ui::Json => {
-            read_commands(tx.clone());
+            read_commands(user_tx.clone());
             None
         }
         // The terminal's keys are hotrun's; the app gets no stdin.
         Ui::Panel => {
-            crate::ui::terminal::read_keys(tx.clone());
+            crate::ui::terminal::read_keys(user_tx.clone());
             None
         }
     };
@@ -315,6 +323,8 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     loop {
         let deadline = state.next_deadline();
         let event = tokio::select! {
+            biased;
+            Some(event) = user_rx.recv() => event,
             event = rx.recv() => match event {
                 Some(event) => event,
                 None => bail!("every event source is gone"),
@@ -336,6 +346,9 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             }
             Event::AppExited { gen, .. } => {
                 effects.apps.remove(gen);
+            }
+            Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
+                crate::lines::taken(line);
             }
             _ => {}
         }

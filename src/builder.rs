@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cargo::{self, CargoProject, MessageCollector};
 use crate::event::{BuildOutcome, Diagnostic, Event, Executable};
-use crate::lines::LineReader;
+use crate::lines::{LineReader, Throttle};
 use crate::settings::Settings;
 use crate::supervisor::{self, Handle, Spec, Status};
 
@@ -89,6 +89,7 @@ pub fn start(
     let mut helper = supervisor::spawn(&spec)?;
     let handle = helper.child.id().map(Handle::new);
     let reaped = handle.as_ref().map(|h| h.reaped.clone());
+    let mark = std::mem::take(&mut helper.mark);
     let project = project.clone();
     tokio::spawn(async move {
         let mut stdout = LineReader::new(helper.child.stdout.take());
@@ -96,46 +97,66 @@ pub fn start(
         let mut collector = MessageCollector::default();
         let mut transcript = String::new();
         let mut unexplained = String::new();
-        let send = |line: &str| {
+        let mut throttle = Throttle::default();
+        let mut send = |line: &str| {
             for l in line.split('\n') {
-                let _ = tx.send(Event::BuildOutput {
-                    id,
-                    line: l.to_string(),
-                });
+                if throttle.admit(l) {
+                    crate::runner::say_dropped(&tx, &mut throttle);
+                    let _ = tx.send(Event::BuildOutput {
+                        id,
+                        line: l.to_string(),
+                    });
+                }
             }
         };
-        loop {
+        let mut status = helper.status.take();
+        let mut status_open = status.is_some();
+        let mut exit = None;
+        // Output may go on for a moment after the build ended, no longer.
+        let grace = tokio::time::sleep(std::time::Duration::MAX);
+        tokio::pin!(grace);
+        let mut grace_set = false;
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open || status_open {
             tokio::select! {
-                Some(line) = stdout.next() => match &project {
-                    Project::Cargo(c) => {
+                line = stdout.next(), if out_open => match (line, &project) {
+                    (None, _) => out_open = false,
+                    (Some(line), Project::Cargo(c)) => {
                         if let Some(text) = collector.line(&line, &c.workspace_root, &c.target) {
                             send(&text);
                         }
                     }
-                    Project::Command => {
+                    (Some(line), Project::Command) => {
                         send(&line);
-                        transcript.push_str(&line);
-                        transcript.push('\n');
+                        keep(&mut transcript, &line);
                     }
                 },
-                Some(line) = stderr.next() => {
-                    send(&line);
-                    transcript.push_str(&line);
-                    transcript.push('\n');
-                    if !cargo::is_cargo_status(&line) {
-                        unexplained.push_str(&line);
-                        unexplained.push('\n');
+                line = stderr.next(), if err_open => match line {
+                    None => err_open = false,
+                    Some(line) => {
+                        send(&line);
+                        keep(&mut transcript, &line);
+                        if !cargo::is_cargo_status(&line) {
+                            keep(&mut unexplained, &line);
+                        }
                     }
                 },
-                else => break,
-            }
-        }
-        let mut exit = None;
-        if let Some(status) = helper.status.as_mut() {
-            while let Ok(Some(line)) = status.next_line().await {
-                if let Some(Status::Exited(s)) = Status::parse(&line) {
-                    exit = Some(s);
-                }
+                line = crate::runner::next_status(&mut status), if status_open => {
+                    match line.as_deref().map(Status::parse) {
+                        Some(Some(Status::Exited(s))) => exit = Some(s),
+                        Some(_) => continue,
+                        None => {
+                            status_open = false;
+                            if exit.is_none() {
+                                // Killed from outside: what it started is killed too.
+                                supervisor::kill_marked(&mark).await;
+                            }
+                        }
+                    }
+                    grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
+                    grace_set = true;
+                },
+                () = &mut grace, if grace_set => break,
             }
         }
         let _ = helper.child.wait().await;
@@ -318,6 +339,25 @@ fn number(text: &str) -> Option<u32> {
         return None;
     }
     text.parse().ok()
+}
+
+/// How long a build's output may go on once it has ended (a process it left holding
+/// the pipes): then the build counts as done without waiting for end-of-file.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A build's output kept for its diagnostics: at most this much (the first errors are
+/// what matters).
+const TRANSCRIPT_MAX: usize = 1024 * 1024;
+
+/// Append `line` to `text` while it is under [`TRANSCRIPT_MAX`].
+fn keep(text: &mut String, line: &str) {
+    const CUT: &str = "… (more output, not kept)\n";
+    if text.len() + line.len() < TRANSCRIPT_MAX {
+        text.push_str(line);
+        text.push('\n');
+    } else if !text.ends_with(CUT) {
+        text.push_str(CUT);
+    }
 }
 
 #[cfg(test)]

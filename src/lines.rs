@@ -1,11 +1,57 @@
 //! Line-by-line reading of a child's output that never fails on bad UTF-8 and passes
-//! each line on as soon as its newline arrives.
+//! each line on as soon as its newline arrives, and the bound on lines on their way
+//! to the loop.
 //!
 //! `next` is cancel-safe, so it can race other readers in `tokio::select!`: bytes of a
 //! line read before a cancellation stay in the buffer and the next call goes on from
-//! there (tokio's `read_until` appends what it read even when dropped midway).
+//! there.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+/// A line longer than this is passed on in pieces of this size.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Output lines sent to the loop and not yet taken by it, in bytes (each line counts
+/// [`LINE_COST`] more, for what it costs besides its text). One count for every app
+/// and build: the loop is one.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Past this, readers drop lines instead of sending them (the app is never slowed).
+pub const IN_FLIGHT_MAX: usize = 2 * 1024 * 1024;
+const LINE_COST: usize = 128;
+
+/// Lines a reader dropped because the loop was behind, said once it caught up.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    dropped: usize,
+}
+
+impl Throttle {
+    /// Whether `line` may be sent to the loop now (it is counted in flight if so).
+    pub fn admit(&mut self, line: &str) -> bool {
+        let cost = line.len() + LINE_COST;
+        if IN_FLIGHT.load(Ordering::Relaxed) + cost > IN_FLIGHT_MAX {
+            self.dropped += 1;
+            return false;
+        }
+        IN_FLIGHT.fetch_add(cost, Ordering::Relaxed);
+        true
+    }
+
+    /// How many lines were dropped since the last call.
+    pub fn take_dropped(&mut self) -> usize {
+        std::mem::take(&mut self.dropped)
+    }
+}
+
+/// The loop took `line` (sent after [`Throttle::admit`]).
+pub fn taken(line: &str) {
+    let cost = line.len() + LINE_COST;
+    let _ = IN_FLIGHT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        Some(n.saturating_sub(cost))
+    });
+}
 
 pub struct LineReader<R> {
     inner: Option<BufReader<R>>,
@@ -20,18 +66,32 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    /// The next line without its line ending (a last line without one included), or
-    /// `None` at the end (and ever after).
+    /// The next line without its line ending (a last line without one included, a
+    /// line longer than [`MAX_LINE`] in pieces), or `None` at the end (and ever after).
     pub async fn next(&mut self) -> Option<String> {
         let reader = self.inner.as_mut()?;
-        let ended = match reader.read_until(b'\n', &mut self.buf).await {
-            Ok(0) | Err(_) => true,
-            Ok(_) => false,
-        };
-        if ended {
-            self.inner = None;
-            if self.buf.is_empty() {
-                return None;
+        loop {
+            // What is taken from the reader is in `buf` at once: cancel-safe.
+            let available = match reader.fill_buf().await {
+                Ok([]) | Err(_) => {
+                    self.inner = None;
+                    if self.buf.is_empty() {
+                        return None;
+                    }
+                    break;
+                }
+                Ok(bytes) => bytes,
+            };
+            let room = MAX_LINE - self.buf.len();
+            let (take, done) = match available.iter().position(|b| *b == b'\n') {
+                Some(i) if i < room => (i + 1, true),
+                _ if available.len() >= room => (room, true),
+                _ => (available.len(), false),
+            };
+            self.buf.extend_from_slice(&available[..take]);
+            reader.consume(take);
+            if done {
+                break;
             }
         }
         let mut line = std::mem::take(&mut self.buf);
@@ -62,6 +122,21 @@ mod tests {
         // …loses nothing.
         assert_eq!(lines.next().await.as_deref(), Some("hello"));
         assert_eq!(lines.next().await.as_deref(), Some("last"));
+        assert_eq!(lines.next().await, None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn endless_lines_come_in_pieces() {
+        let (mut w, r) = tokio::io::duplex(4096);
+        let mut lines = LineReader::new(Some(r));
+        tokio::spawn(async move {
+            w.write_all(&vec![b'x'; MAX_LINE * 2 + 10]).await.unwrap();
+            w.write_all(b"\nend\n").await.unwrap();
+        });
+        assert_eq!(lines.next().await.unwrap().len(), MAX_LINE);
+        assert_eq!(lines.next().await.unwrap().len(), MAX_LINE);
+        assert_eq!(lines.next().await.unwrap(), "x".repeat(10));
+        assert_eq!(lines.next().await.as_deref(), Some("end"));
         assert_eq!(lines.next().await, None);
     }
 }

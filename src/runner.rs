@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::builder::Project;
 use crate::event::{Event, ExitStatus, Stream};
-use crate::lines::LineReader;
+use crate::lines::{LineReader, Throttle};
 use crate::settings::Settings;
 use crate::supervisor::{self, Handle, Spec, Status};
 use tokio::io::AsyncWriteExt;
@@ -148,6 +148,8 @@ pub fn start(
     );
     let reaped = handle.reaped.clone();
     let stdin = helper.child.stdin.take();
+    let mark = std::mem::take(&mut helper.mark);
+    let helper_pid = helper.child.id().unwrap_or_default();
     tokio::spawn(async move {
         if let (Some(slot), Some(mut stdin)) = (&stdin_slot, stdin) {
             let mut slot = slot.lock().await;
@@ -163,6 +165,7 @@ pub fn start(
         let mut status_open = status_lines.is_some();
         // Kept here, before any output is passed on (or dropped on the way).
         let mut last = LastLines::default();
+        let mut throttle = Throttle::default();
         let grace = tokio::time::sleep(std::time::Duration::MAX);
         tokio::pin!(grace);
         let mut grace_set = false;
@@ -172,14 +175,14 @@ pub fn start(
                 line = stdout.next(), if out_open => match line {
                     Some(line) => {
                         last.push(&line);
-                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStdout, line });
+                        pass(&tx, &mut throttle, Stream::AppStdout, line);
                     }
                     None => out_open = false,
                 },
                 line = stderr.next(), if err_open => match line {
                     Some(line) => {
                         last.push(&line);
-                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
+                        pass(&tx, &mut throttle, Stream::AppStderr, line);
                     }
                     None => err_open = false,
                 },
@@ -198,19 +201,42 @@ pub fn start(
                         grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
                         grace_set = true;
                     }
-                    None => if line.is_none() { status_open = false },
+                    None => if line.is_none() {
+                        status_open = false;
+                        if exit.is_none() {
+                            // The helper died without a word: killed from outside.
+                            // Its app died with it (parent-death signal); what it
+                            // started is found and killed, and the output it may
+                            // still hold open is not waited for.
+                            let killed = supervisor::kill_marked(&mark).await;
+                            let line = format!(
+                                "hotrun: the app's helper (hotrun {}, pid {helper_pid}) was killed; the app was stopped with it{}",
+                                supervisor::MODE,
+                                if killed > 0 { format!(" ({killed} leftover process{} killed)", if killed == 1 { "" } else { "es" }) } else { String::new() }
+                            );
+                            last.push(&line);
+                            let _ = tx.send(Event::Notice(line));
+                            grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
+                            grace_set = true;
+                        }
+                    },
                 },
             }
         }
+        say_dropped(&tx, &mut throttle);
         if let Some(slot) = &stdin_slot {
             slot.lock().await.pipe.take();
         }
         let waited = helper.child.wait().await;
         reaped.store(true, std::sync::atomic::Ordering::SeqCst);
         let status = exit.unwrap_or_else(|| {
-            // The helper itself died (killed from outside): report what we know.
-            let code = waited.ok().and_then(|s| s.code());
-            ExitStatus { code, signal: None }
+            // The helper itself died (killed from outside): its own end is the cause.
+            use std::os::unix::process::ExitStatusExt;
+            let waited = waited.ok();
+            ExitStatus {
+                code: waited.and_then(|s| s.code()),
+                signal: waited.and_then(|s| s.signal()),
+            }
         });
         let _ = tx.send(Event::AppExited {
             gen,
@@ -221,7 +247,27 @@ pub fn start(
     Ok(handle)
 }
 
-async fn next_status(lines: &mut Option<supervisor::StatusReader>) -> Option<String> {
+/// Send one line of the app's output to the loop, unless the loop is behind (then it
+/// is dropped, and counted).
+fn pass(tx: &UnboundedSender<Event>, throttle: &mut Throttle, stream: Stream, line: String) {
+    if throttle.admit(&line) {
+        say_dropped(tx, throttle);
+        let _ = tx.send(Event::AppOutput { stream, line });
+    }
+}
+
+/// Say how many lines were dropped, if any were.
+pub fn say_dropped(tx: &UnboundedSender<Event>, throttle: &mut Throttle) {
+    let dropped = throttle.take_dropped();
+    if dropped > 0 {
+        let _ = tx.send(Event::Notice(format!(
+            "{dropped} line{} of output dropped: they came faster than hotrun could show them",
+            if dropped == 1 { "" } else { "s" }
+        )));
+    }
+}
+
+pub async fn next_status(lines: &mut Option<supervisor::StatusReader>) -> Option<String> {
     lines.as_mut()?.next_line().await.ok().flatten()
 }
 

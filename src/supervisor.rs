@@ -6,6 +6,9 @@
 //!   PR_SET_PDEATHSIG fires when the *thread* that spawned it exits, which is why hotrun
 //!   spawns from its single main thread),
 //! - is a child subreaper (so processes the app double-forks come back to it),
+//! - gives the command a parent-death signal of its own (SIGKILL), so the app dies
+//!   with a helper that is killed, and marks it and all it starts with
+//!   [`MARK`], so hotrun can find and kill what such a helper leaves behind,
 //! - starts the command in a new process group (sockets and `LISTEN_PID` are set up in
 //!   the child, after fork, where the pid is known),
 //! - on a stop request sends the stop signal to that group, waits the stop timeout,
@@ -60,10 +63,17 @@ pub struct Spec {
     pub listen_fds: Vec<RawFd>,
 }
 
+/// Every process a helper starts, and all they start, carry this variable, with a
+/// value of their own per helper: when a helper is killed from outside (`kill -9`, the
+/// OOM killer), hotrun finds what it leaves behind by it (see [`kill_marked`]).
+pub const MARK: &str = "HOTRUN_SUPERVISOR";
+
 /// A running helper, as hotrun sees it.
 pub struct Supervised {
     pub child: tokio::process::Child,
     pub status: Option<StatusReader>,
+    /// The value of [`MARK`] its processes carry.
+    pub mark: String,
 }
 
 pub type StatusReader = tokio::io::Lines<BufReader<tokio::net::unix::pipe::Receiver>>;
@@ -104,6 +114,12 @@ impl Status {
 /// Start the helper for `spec`. Must be called from hotrun's main thread (see the
 /// module docs on PR_SET_PDEATHSIG).
 pub fn spawn(spec: &Spec) -> Result<Supervised> {
+    static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mark = format!(
+        "{}-{}",
+        std::process::id(),
+        SPAWNED.fetch_add(1, Ordering::Relaxed)
+    );
     let exe = std::env::current_exe().context("cannot find hotrun's own executable")?;
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
@@ -124,6 +140,7 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
         .arg(&spec.program)
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(MARK, &mark)
         .current_dir(&spec.cwd)
         .stdin(if spec.stdin {
             Stdio::piped()
@@ -163,7 +180,56 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
     Ok(Supervised {
         child,
         status: Some(BufReader::new(receiver).lines()),
+        mark,
     })
+}
+
+/// How long [`kill_marked`] goes on finding and killing.
+const LEFTOVER_HUNT: Duration = Duration::from_secs(2);
+
+/// A helper died without saying its command exited: SIGKILL every process that
+/// carries its `mark` (its command, and daemons that left its process group and
+/// session), again until none is left. Returns how many were killed.
+pub async fn kill_marked(mark: &str) -> usize {
+    let needle = format!("{MARK}={mark}");
+    let until = Instant::now() + LEFTOVER_HUNT;
+    let mut killed = std::collections::HashSet::new();
+    loop {
+        let found = marked(needle.as_bytes());
+        if found.is_empty() || Instant::now() >= until {
+            return killed.len();
+        }
+        for pid in found {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            killed.insert(pid);
+        }
+        tokio::time::sleep(RECHECK).await;
+    }
+}
+
+/// Live processes whose environment holds `needle` (`NAME=value`), from /proc.
+fn marked(needle: &[u8]) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id() as i32;
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle))
+        })
+        .filter(|pid| {
+            // A zombie is dead already (its parent reaps it).
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+                == Some(false)
+        })
+        .collect()
 }
 
 /// What hotrun keeps of a running helper to stop it later.
@@ -259,10 +325,19 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
         return Ok(0);
     }
 
+    let helper = std::process::id() as libc::pid_t;
     // SAFETY: the helper is single-threaded, so fork is sound; the child only calls
     // async-signal-safe functions (and set_var/execvp, fine in a single-threaded child).
     let app = match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
+            // The command dies with its helper, however the helper dies.
+            // SAFETY: prctl and getppid are async-signal-safe.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != helper {
+                    libc::_exit(127);
+                }
+            }
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             let _ = SigSet::empty().thread_set_mask();
             let status_fd = status.as_raw_fd();

@@ -3,10 +3,9 @@
 //! colours only where allowed. `--ui json`: one object per line with `event` and
 //! `ts_ms`, for editors and tools. Nothing else in hotrun prints while it runs.
 
+pub mod out;
 pub mod panel;
 pub mod terminal;
-
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -100,7 +99,7 @@ impl Printer {
             None if self.settings.mode == Ui::Plain
                 && std::io::IsTerminal::is_terminal(&std::io::stdout()) =>
             {
-                print!("\x1b[2J\x1b[3J\x1b[H");
+                let _ = self.emit(b"\x1b[2J\x1b[3J\x1b[H".to_vec(), false);
             }
             None => {}
         }
@@ -112,11 +111,21 @@ impl Printer {
         if self.lost {
             return Ok(());
         }
+        let dropped = out::take_dropped();
+        if dropped > 0 {
+            self.report(&Report::Error {
+                message: format!(
+                    "{dropped} line{} of output dropped: they came faster than hotrun's output is read",
+                    plural(dropped)
+                ),
+            })?;
+        }
         let result = match self.settings.mode {
             Ui::Json => match self.json(report) {
                 Some(value) => {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{value}").and_then(|()| out.flush())
+                    let mut line = value.to_string().into_bytes();
+                    line.push(b'\n');
+                    self.emit(line, matches!(report, Report::Output { .. }))
                 }
                 None => Ok(()),
             },
@@ -125,7 +134,9 @@ impl Printer {
                     self.clear();
                 }
                 match self.plain(report) {
-                    Some((tag, text)) => self.line(tag, &text),
+                    Some((tag, text)) => {
+                        self.line(tag, &text, matches!(report, Report::Output { .. }))
+                    }
                     None => Ok(()),
                 }
             }
@@ -346,7 +357,16 @@ impl Printer {
         })
     }
 
-    fn line(&mut self, tag: Tag, text: &str) -> std::io::Result<()> {
+    /// Queue `bytes` for stdout (see `out`); an error once the reader is gone.
+    fn emit(&mut self, bytes: Vec<u8>, droppable: bool) -> std::io::Result<()> {
+        if out::push(bytes, droppable) || !out::lost() {
+            Ok(())
+        } else {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    fn line(&mut self, tag: Tag, text: &str, droppable: bool) -> std::io::Result<()> {
         let (name, colour) = match tag {
             Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
             Tag::Error => ("hotrun", "\x1b[1;31m"),
@@ -362,9 +382,9 @@ impl Printer {
         if let Some(term) = self.terminal.as_mut() {
             return term.print_line(&line);
         }
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}")?;
-        out.flush()
+        let mut line = line.into_bytes();
+        line.push(b'\n');
+        self.emit(line, droppable)
     }
 }
 

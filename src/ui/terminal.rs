@@ -3,7 +3,7 @@
 //! restored on exit — by `Drop`, and by the panic hook (`install_panic_hook`) when
 //! hotrun panics. No alternate screen: output above the panel stays in the scrollback.
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -17,8 +17,10 @@ static DRAWN: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// Terminal width when the panel was drawn.
 static DRAWN_WIDTH: AtomicUsize = AtomicUsize::new(80);
 
+/// What it writes goes through hotrun's output queue (`ui::out`), never straight to
+/// the terminal: a paused terminal never stops the loop.
 pub struct Terminal {
-    out: Stdout,
+    out: Vec<u8>,
     restored: bool,
 }
 
@@ -26,13 +28,22 @@ impl Terminal {
     pub fn enter() -> io::Result<Terminal> {
         terminal::enable_raw_mode()?;
         RAW.store(true, Ordering::SeqCst);
-        let mut out = io::stdout();
-        out.queue(cursor::Hide)?;
-        out.flush()?;
-        Ok(Terminal {
-            out,
+        let mut term = Terminal {
+            out: Vec::new(),
             restored: false,
-        })
+        };
+        term.out.queue(cursor::Hide)?;
+        term.send()?;
+        Ok(term)
+    }
+
+    /// Queue what was written since the last call.
+    fn send(&mut self) -> io::Result<()> {
+        if super::out::push(std::mem::take(&mut self.out), false) || !super::out::lost() {
+            Ok(())
+        } else {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
     }
 
     pub fn width(&self) -> usize {
@@ -45,7 +56,7 @@ impl Terminal {
         // Raw mode does not turn "\n" into "\r\n".
         self.out.write_all(line.replace('\n', "\r\n").as_bytes())?;
         self.out.write_all(b"\r\n")?;
-        Ok(())
+        self.send()
     }
 
     /// Draw the panel; `widths` are the display widths of `lines` (without colour).
@@ -54,7 +65,7 @@ impl Terminal {
         self.out.write_all(lines.join("\r\n").as_bytes())?;
         *DRAWN.lock().unwrap_or_else(|e| e.into_inner()) = widths;
         DRAWN_WIDTH.store(self.width(), Ordering::SeqCst);
-        self.out.flush()
+        self.send()
     }
 
     pub fn clear_screen(&mut self) -> io::Result<()> {
@@ -63,7 +74,7 @@ impl Terminal {
             .queue(terminal::Clear(terminal::ClearType::Purge))?;
         self.out.queue(cursor::MoveTo(0, 0))?;
         DRAWN.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.out.flush()
+        self.send()
     }
 
     /// Take the panel away and give the terminal back as it was.
@@ -101,15 +112,19 @@ fn erase(out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The panel erased, cooked mode and a visible cursor, from anywhere.
+/// The panel erased, cooked mode and a visible cursor, from anywhere. The terminal
+/// mode is set at once; the escapes are queued (and written before the exit unless
+/// the terminal reads nothing).
 fn restore_now() {
-    let mut out = io::stdout();
+    let mut out = Vec::new();
     let _ = erase(&mut out);
     if RAW.swap(false, Ordering::SeqCst) {
         let _ = terminal::disable_raw_mode();
         let _ = out.queue(cursor::Show);
     }
-    let _ = out.flush();
+    if !out.is_empty() {
+        super::out::push(out, false);
+    }
 }
 
 /// A panic anywhere (the loop, the watcher, a task) ends hotrun: the terminal is given
@@ -119,6 +134,7 @@ pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_now();
+        super::out::flush(std::time::Duration::from_millis(500));
         previous(info);
         std::process::exit(101);
     }));

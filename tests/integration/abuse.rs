@@ -37,3 +37,161 @@ fn file_names_that_are_not_utf8_are_reported_not_fatal() {
     h.send("quit");
     assert_eq!(h.wait_exit(), 0);
 }
+
+/// An app that writes as fast as it can: `yes` with a 100-byte line.
+const FLOOD: &str = "[build]\ncmd = \"true\"\n[run]\ncmd = \"yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n";
+
+/// hotrun on `dir` with its stdout going to `stdout` (not read by the test harness).
+fn hotrun_to(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+        .args(["--ui", "json", "--no-reload"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The app under hotrun's helper, once it runs: its pid.
+fn app_under(hotrun: u32, name: &str) -> u32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(pid) = descendants(hotrun).into_iter().map(|(p, _)| p).find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
+        }) {
+            return pid;
+        }
+        assert!(start.elapsed() < DEADLINE, "no `{name}` under hotrun");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn proc_field(pid: u32, file: &str, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory of `pid`, in MB.
+fn rss_mb(pid: u32) -> u64 {
+    proc_field(pid, "status", "VmRSS:") / 1024
+}
+
+#[test]
+fn an_output_flood_keeps_memory_bounded() {
+    let dir = command_project(FLOOD);
+    let mut child = hotrun_to(dir.path(), std::process::Stdio::null());
+    let app = app_under(child.id(), "yes");
+    let start = std::time::Instant::now();
+    let mut peak = 0;
+    while start.elapsed() < std::time::Duration::from_secs(5) {
+        peak = peak.max(rss_mb(child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let written = proc_field(app, "io", "wchar:");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(
+        written > 100 << 20,
+        "the app wrote only {written} bytes: no flood"
+    );
+    assert!(
+        peak < 64,
+        "hotrun's RSS reached {peak} MB while the app wrote {} MB",
+        written >> 20
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(!alive(app));
+}
+
+#[test]
+fn sigterm_exits_in_time_while_nobody_reads_the_output() {
+    let dir = command_project(FLOOD);
+    // A pipe the test holds open and never reads: hotrun's writes block.
+    let mut child = hotrun_to(dir.path(), std::process::Stdio::piped());
+    let _unread = child.stdout.take();
+    let app = app_under(child.id(), "yes");
+    // Long enough for the pipe to fill and every queue to be full.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        assert!(alive(child.id()), "hotrun died under the flood");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let asked = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        // The stop timeout (5 s), and a margin.
+        if asked.elapsed() > std::time::Duration::from_secs(8) {
+            let _ = child.kill();
+            panic!("hotrun did not exit within the stop timeout with its output blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!alive(app), "the app outlived hotrun");
+}
+
+/// The parent pid of `pid`.
+fn parent(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_killed_helper_takes_its_app_and_daemons_along() {
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sh app.sh\"\n");
+    // An app that starts a daemon in a session of its own, holding the output pipes.
+    write(
+        &dir.path().join("app.sh"),
+        "setsid sh -c 'echo daemon $$; exec sleep 1000' &\necho app $$\nexec sleep 1000\n",
+    );
+    let mut h = hotrun(dir.path()).start();
+    let app = h.wait("app_started")["pid"].as_u64().unwrap() as u32;
+    let daemon = pid_from_output(&mut h, "daemon ");
+    let helper = parent(app);
+    assert!(
+        std::fs::read(format!("/proc/{helper}/cmdline"))
+            .unwrap()
+            .split(|b| *b == 0)
+            .any(|arg| arg == b"__supervise"),
+        "the app's parent is the helper, by name"
+    );
+    // SAFETY: kill(2) on a process of this test.
+    unsafe { libc::kill(helper as i32, libc::SIGKILL) };
+    let exited = h.wait("app_exited");
+    assert_eq!(exited["requested"], false, "{exited}");
+    assert_eq!(exited["signal"], 9, "{exited}");
+    assert!(
+        exited["output"].to_string().contains("helper"),
+        "the cause is said: {exited}"
+    );
+    wait_gone(app, "the app", &h);
+    wait_gone(daemon, "the app's daemon", &h);
+    // Then as after any exit: `restart` starts a new app, and so does a save.
+    h.send("restart");
+    let again = h.wait("app_started")["pid"].as_u64().unwrap() as u32;
+    assert!(alive(again));
+    write(&dir.path().join("main.go"), "package main");
+    h.wait("build_finished");
+    let third = h.wait("app_started")["pid"].as_u64().unwrap() as u32;
+    wait_gone(again, "the swapped app", &h);
+    // And a quit is prompt, with nothing left behind.
+    let asked = std::time::Instant::now();
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "quit took {:?}",
+        asked.elapsed()
+    );
+    wait_gone(third, "the last app", &h);
+}
