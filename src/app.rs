@@ -267,7 +267,13 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     let proxy = match (&settings.proxy, proxy_sockets) {
         (Some(p), Some(bound)) => {
             let reload = hub.clone().map(|hub| (hub, guard(true)));
-            Some(proxy::start(bound.listener, bound.app, p.timeout, reload)?)
+            Some(proxy::start(
+                bound.listener,
+                bound.app,
+                p.timeout,
+                reload,
+                tx.clone(),
+            )?)
         }
         _ => None,
     };
@@ -282,7 +288,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             ));
         }
         reload_url = Some(format!("http://{addr}{}", reload::SCRIPT_PATH));
-        reload::serve(socket.listener, hub.clone(), guard(false))?;
+        reload::serve(socket.listener, hub.clone(), guard(false), tx.clone())?;
     }
     // Watching starts once the servers answer (another hotrun may be asking).
     let mut watcher = watch::start(watch.clone(), tx.clone())?;

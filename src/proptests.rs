@@ -1067,7 +1067,7 @@ proptest! {
             }
         }
         let hub = crate::reload::Hub::new(Path::new("/w/site"));
-        let (_hello, mut messages) = hub.join();
+        let (_hello, mut messages) = hub.join().unwrap();
         for message in [
             Browser::Building { files: paths.clone() },
             Browser::Css { path: paths[0].clone() },

@@ -22,6 +22,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -38,9 +39,24 @@ pub type Reload = (Arc<Hub>, Guard);
 /// new length; larger ones are streamed like chunked answers.
 const INJECT_MAX: u64 = 16 << 20;
 
+/// A request head must be whole this long after hotrun starts reading it — on a
+/// kept-alive connection, from the end of the last answer, so this is also how long an
+/// idle connection stays open. Answers that stream (SSE) and upgraded connections
+/// (websockets) are never timed out.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many connections at once on each of hotrun's servers (upgraded ones
+/// included); more wait in the OS's queue until one closes.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// Serve HTTP/1 (with upgrades) on `listener` for as long as hotrun runs, answering
-/// every request with `handle`. Call from within the runtime.
-pub fn serve_http<H, F>(listener: std::net::TcpListener, handle: H) -> std::io::Result<()>
+/// every request with `handle`; `name` (`proxy.listen`) is said when the connection
+/// cap is reached. Call from within the runtime.
+pub fn serve_http<H, F>(
+    listener: std::net::TcpListener,
+    name: &'static str,
+    notices: UnboundedSender<crate::event::Event>,
+    handle: H,
+) -> std::io::Result<()>
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
@@ -48,8 +64,27 @@ where
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let handle = Arc::new(handle);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
+        let mut said = false;
         loop {
+            let slot = match slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    if !std::mem::replace(&mut said, true) {
+                        let _ = notices.send(crate::event::Event::Notice(format!(
+                            "{name}: {MAX_CONNECTIONS} connections are open, the most hotrun serves at once; new ones wait until one closes"
+                        )));
+                    }
+                    match slots.clone().acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    }
+                }
+            };
+            if slots.available_permits() > MAX_CONNECTIONS / 2 {
+                said = false;
+            }
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(_) => {
@@ -62,7 +97,14 @@ where
             let handle = handle.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| handle(req));
+                // The slot goes with the stream, into an upgraded connection too.
+                let stream = Counted {
+                    stream,
+                    _slot: slot,
+                };
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEAD_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
                     .await;
@@ -70,6 +112,58 @@ where
         }
     });
     Ok(())
+}
+
+/// A connection that holds one of its server's slots for as long as it is open.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 /// Whether the app answers; if not, why, and whether one is on its way.
@@ -155,6 +249,7 @@ pub fn start(
     app: SocketAddr,
     timeout: Duration,
     reload: Option<Reload>,
+    notices: UnboundedSender<crate::event::Event>,
 ) -> Result<ProxyHandle> {
     let (tx, rx) = watch::channel(Gate::Waiting("building".into()));
     let in_flight: Arc<InFlight> = Default::default();
@@ -171,8 +266,10 @@ pub fn start(
         run,
         epoch: epoch.clone(),
     });
-    serve_http(listener, move |req| handle(req, shared.clone()))
-        .context("cannot serve the proxy")?;
+    serve_http(listener, "proxy.listen", notices, move |req| {
+        handle(req, shared.clone())
+    })
+    .context("cannot serve the proxy")?;
     Ok(ProxyHandle {
         gate: tx,
         in_flight,

@@ -27,7 +27,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
@@ -64,8 +64,20 @@ struct Inner {
     failure: Option<Vec<Diagnostic>>,
     /// A build started and has not failed (yet): the next `compiled` is its app.
     building: bool,
-    clients: Vec<mpsc::UnboundedSender<Arc<str>>>,
+    clients: Vec<mpsc::Sender<Arc<str>>>,
 }
+
+/// Messages waiting for one tab. A tab this far behind is dropped: it reconnects and
+/// its `hello` brings it the current state.
+const CLIENT_QUEUE: usize = 8;
+/// At most this many tabs at once; more get 503 (and retry).
+pub const MAX_TABS: usize = 64;
+/// A message a tab has not taken within this long ends its connection.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// An overlay shows at most this much of a diagnostic's rendered text…
+const RENDERED_MAX: usize = 64 * 1024;
+/// …and of all of them.
+const DIAGNOSTICS_BYTES: usize = 256 * 1024;
 
 /// The open tabs, and what they are told.
 pub struct Hub {
@@ -109,9 +121,14 @@ impl Hub {
 
     /// A new tab: its `hello`, and the messages that follow. Taken under one lock, so
     /// no message falls between the two.
-    pub fn join(&self) -> (String, mpsc::UnboundedReceiver<Arc<str>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// `None` when [`MAX_TABS`] are open.
+    pub fn join(&self) -> Option<(String, mpsc::Receiver<Arc<str>>)> {
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
         let mut inner = self.lock();
+        inner.clients.retain(|c| !c.is_closed());
+        if inner.clients.len() >= MAX_TABS {
+            return None;
+        }
         let mut hello = json!({ "type": "hello", "build_id": self.build_id(inner.live) });
         match (&inner.current, &inner.failure) {
             (Current::Building, _) => hello["state"] = json!("building"),
@@ -128,7 +145,7 @@ impl Hub {
             }
         }
         inner.clients.push(tx);
-        (hello.to_string(), rx)
+        Some((hello.to_string(), rx))
     }
 
     /// Tell every open tab; returns how many there were.
@@ -181,7 +198,8 @@ impl Hub {
             Browser::Compiled | Browser::Ok => {}
         }
         let wire: Arc<str> = wire.to_string().into();
-        inner.clients.retain(|c| c.send(wire.clone()).is_ok());
+        // A tab that is behind (its queue full) or gone is let go.
+        inner.clients.retain(|c| c.try_send(wire.clone()).is_ok());
         inner.clients.len()
     }
 
@@ -195,12 +213,33 @@ impl Hub {
     }
 }
 
+/// The diagnostics an overlay shows: errors first (warnings only when there are no
+/// errors), at most [`MAX_DIAGNOSTICS`], their rendered text cut to size.
 fn diagnostics_json(diagnostics: &[Diagnostic]) -> Value {
-    json!(diagnostics
+    let mut budget = DIAGNOSTICS_BYTES;
+    let mut shown = Vec::new();
+    for d in diagnostics
         .iter()
         .filter(|d| d.level != "warning" || diagnostics.iter().all(|d| d.level == "warning"))
         .take(MAX_DIAGNOSTICS)
-        .collect::<Vec<_>>())
+    {
+        let mut d = d.clone();
+        let keep = RENDERED_MAX.min(budget);
+        if d.rendered.len() > keep {
+            let mut end = keep;
+            while !d.rendered.is_char_boundary(end) {
+                end -= 1;
+            }
+            d.rendered.truncate(end);
+            d.rendered.push_str("\n… (cut)");
+        }
+        budget = budget.saturating_sub(d.rendered.len() + d.message.len());
+        shown.push(d);
+        if budget == 0 {
+            break;
+        }
+    }
+    json!(shown)
 }
 
 /// Who may connect (brief §3, Security).
@@ -320,8 +359,13 @@ pub fn respond<B>(mut req: Request<B>, hub: &Arc<Hub>, guard: &Guard) -> Respons
                     "hotrun: /__hotrun/ws takes websocket upgrades only\n",
                 );
             };
+            let Some(hub) = hub.join() else {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "hotrun: too many tabs are connected\n",
+                );
+            };
             let upgrade = hyper::upgrade::on(&mut req);
-            let hub = hub.clone();
             tokio::spawn(async move {
                 if let Ok(upgraded) = upgrade.await {
                     let ws = WebSocketStream::from_raw_socket(
@@ -330,7 +374,7 @@ pub fn respond<B>(mut req: Request<B>, hub: &Arc<Hub>, guard: &Guard) -> Respons
                         None,
                     )
                     .await;
-                    talk(ws, &hub).await;
+                    talk(ws, hub).await;
                 }
             });
             let mut response = Response::new(empty());
@@ -364,13 +408,15 @@ fn websocket_accept<B>(req: &Request<B>) -> Option<String> {
     Some(derive_accept_key(key.trim().as_bytes()))
 }
 
-/// One tab's connection: `hello`, then every message, with pings in between.
-async fn talk<S>(ws: WebSocketStream<S>, hub: &Hub)
+/// One tab's connection: `hello`, then every message, with pings in between. A tab
+/// that takes nothing for [`SEND_TIMEOUT`] is let go.
+async fn talk<S>(ws: WebSocketStream<S>, joined: (String, mpsc::Receiver<Arc<str>>))
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (hello, mut messages) = hub.join();
+    let (hello, mut messages) = joined;
     let (mut sink, mut incoming) = ws.split();
+    let mut sink = TimedSink(&mut sink);
     if sink.send(Message::text(hello)).await.is_err() {
         return;
     }
@@ -393,7 +439,7 @@ where
             // The client sends nothing but pongs and, at the end, a close.
             frame = incoming.next() => match frame {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    let _ = sink.close().await;
+                    sink.close().await;
                     return;
                 }
                 Some(Ok(_)) => {}
@@ -402,9 +448,33 @@ where
     }
 }
 
+/// A websocket's sending half whose sends give up after [`SEND_TIMEOUT`].
+struct TimedSink<'a, S>(&'a mut S);
+
+impl<S> TimedSink<'_, S>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    async fn send(&mut self, message: Message) -> Result<(), ()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.0.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(SEND_TIMEOUT, self.0.close()).await;
+    }
+}
+
 /// Serve the script and the websocket on their own port (no proxy).
-pub fn serve(listener: std::net::TcpListener, hub: Arc<Hub>, guard: Guard) -> Result<()> {
-    crate::proxy::serve_http(listener, move |req| {
+pub fn serve(
+    listener: std::net::TcpListener,
+    hub: Arc<Hub>,
+    guard: Guard,
+    notices: UnboundedSender<crate::event::Event>,
+) -> Result<()> {
+    crate::proxy::serve_http(listener, "reload.listen", notices, move |req| {
         let response = respond(req, &hub, &guard);
         async move { Ok(response) }
     })
@@ -559,10 +629,10 @@ mod tests {
     #[test]
     fn hello_tells_the_current_state_and_ids_change_when_a_new_app_is_live() {
         let hub = Hub::new(Path::new("/nonexistent/project"));
-        let hello = |hub: &Hub| -> Value { serde_json::from_str(&hub.join().0).unwrap() };
+        let hello = |hub: &Hub| -> Value { serde_json::from_str(&hub.join().unwrap().0).unwrap() };
         let first = hello(&hub);
         assert_eq!(first["state"], "building");
-        let (_, mut rx) = hub.join();
+        let (_, mut rx) = hub.join().unwrap();
         hub.send(&Browser::Compiled);
         let compiled: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
         assert_eq!(compiled["type"], "compiled");
@@ -606,8 +676,8 @@ mod tests {
     #[test]
     fn paths_are_relative_to_the_root_and_closed_tabs_are_dropped() {
         let hub = Hub::new(Path::new("/nonexistent/project"));
-        let (_, mut rx) = hub.join();
-        let (_, gone) = hub.join();
+        let (_, mut rx) = hub.join().unwrap();
+        let (_, gone) = hub.join().unwrap();
         drop(gone);
         let clients = hub.send(&Browser::Css {
             path: "/nonexistent/project/static/site.css".into(),
@@ -618,5 +688,40 @@ mod tests {
             (css["type"].as_str(), css["path"].as_str()),
             (Some("css"), Some("static/site.css"))
         );
+    }
+
+    #[test]
+    fn a_tab_that_falls_behind_is_let_go_and_tabs_are_capped() {
+        let hub = Hub::new(Path::new("/nonexistent/project"));
+        let (_, mut reading) = hub.join().unwrap();
+        let (_, stalled) = hub.join().unwrap();
+        for n in 0..CLIENT_QUEUE {
+            assert_eq!(hub.send(&Browser::Ok), 2, "message {n}");
+            reading.try_recv().unwrap();
+        }
+        // The stalled tab's queue is full: it is dropped (and reconnects).
+        assert_eq!(hub.send(&Browser::Ok), 1);
+        assert!(stalled.is_closed());
+        let mut open = vec![reading];
+        while let Some((_, rx)) = hub.join() {
+            open.push(rx);
+        }
+        assert_eq!(open.len(), MAX_TABS);
+        open.pop();
+        assert!(hub.join().is_some(), "a closed tab frees its place");
+    }
+
+    #[test]
+    fn overlay_diagnostics_are_cut_to_size() {
+        let mut big = diagnostic("error");
+        big.rendered = "é".repeat(RENDERED_MAX);
+        let shown = diagnostics_json(&vec![big; 50]);
+        let shown = shown.as_array().unwrap();
+        assert!(shown.len() < 50);
+        let bytes: usize = shown
+            .iter()
+            .map(|d| d["rendered"].as_str().unwrap().len())
+            .sum();
+        assert!(bytes <= DIAGNOSTICS_BYTES + 64, "{bytes}");
     }
 }

@@ -195,3 +195,125 @@ fn a_killed_helper_takes_its_app_and_daemons_along() {
     );
     wait_gone(third, "the last app", &h);
 }
+
+/// Open file descriptors of `pid`.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A websocket upgrade to hotrun's reload socket, sent and never read again.
+fn stalled_tab(port: u16) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /__hotrun/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn tabs_that_stop_reading_keep_memory_bounded() {
+    // Each build fails with 2 MB of errors (200 lines of 10 KB, each a location).
+    let dir = command_project("[build]\ncmd = \"sh build.sh\"\n[run]\ncmd = \"sleep 1000\"\n");
+    write(
+        &dir.path().join("build.sh"),
+        "i=0; while [ $i -lt 200 ]; do i=$((i+1)); printf 'main.go:%d:1: error: ' $i; head -c 10000 /dev/zero | tr '\\0' e; echo; done; exit 1\n",
+    );
+    let port = free_port();
+    let mut h = hotrun(dir.path())
+        .reload()
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("build_finished");
+    let tabs: Vec<_> = (0..20).map(|_| stalled_tab(port)).collect();
+    let mut live = crate::reload::connect(port);
+    let mut peak = 0;
+    for _ in 0..25 {
+        h.send("rebuild");
+        h.wait("build_finished");
+        peak = peak.max(rss_mb(h.pid()));
+    }
+    assert!(
+        peak < 64,
+        "hotrun's RSS reached {peak} MB with 20 tabs not reading"
+    );
+    // A tab that reads is still told, however far behind it was let fall.
+    h.send("rebuild");
+    crate::reload::next(&mut live, "error");
+    drop(tabs);
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+}
+
+#[test]
+fn half_sent_heads_and_idle_connections_time_out_but_websockets_stay() {
+    use std::io::{Read, Write};
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    let port = free_port();
+    let mut h = hotrun(dir.path())
+        .reload()
+        .args(&["--proxy", &port.to_string()])
+        .start();
+    h.wait("app_started");
+    let mut ws = crate::reload::connect(port);
+    crate::reload::next(&mut ws, "hello");
+    let before = fds(h.pid());
+    // More connections than the cap, each with a request head that never ends.
+    let mut half: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let capped = h.wait("error");
+    assert!(
+        capped["message"]
+            .as_str()
+            .unwrap()
+            .contains("256 connections"),
+        "{capped}"
+    );
+    // An answered request on a kept-alive connection, then silence.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let asked = std::time::Instant::now();
+    idle.write_all(b"GET /__hotrun/client.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    // Every connection is closed by hotrun in time: reads end.
+    for s in half.iter_mut().chain(std::iter::once(&mut idle)) {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let ended = s.read_to_end(&mut rest);
+        assert!(
+            ended.is_ok() || asked.elapsed() < std::time::Duration::from_secs(20),
+            "a connection stayed open: {ended:?}"
+        );
+    }
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(15),
+        "the idle and half-sent connections took {:?} to be closed",
+        asked.elapsed()
+    );
+    drop(half);
+    let start = std::time::Instant::now();
+    while fds(h.pid()) > before + 2 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "hotrun holds {} fds, {before} before",
+            fds(h.pid())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The websocket was silent all that while, longer than any head timeout, and is
+    // still open.
+    h.send("rebuild");
+    crate::reload::next(&mut ws, "building");
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+}
