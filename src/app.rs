@@ -322,6 +322,9 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     if let Some(message) = reload_moved {
         effects.perform(Effect::Report(Report::Info { message }));
     }
+    for message in crate::settings::exposed(&effects.settings) {
+        effects.perform(Effect::Report(Report::Error { message }));
+    }
     if let Some(file) = &effects.settings.config_file {
         let message = format!("config: {}", file.display());
         effects.perform(Effect::Report(Report::Info { message }));

@@ -34,7 +34,7 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildFile {
-    pub cmd: Option<String>,
+    pub cmd: Option<Spanned<String>>,
     pub before: Option<Vec<String>>,
     pub outputs: Option<Vec<Spanned<String>>>,
     pub package: Option<Spanned<String>>,
@@ -48,17 +48,17 @@ pub struct BuildFile {
     pub target_dir: Option<PathBuf>,
     pub cargo_args: Option<Vec<String>>,
     pub on_busy: Option<OnBusyValue>,
-    pub env: Option<BTreeMap<String, String>>,
+    pub env: Option<BTreeMap<Spanned<String>, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
-    pub cmd: Option<String>,
+    pub cmd: Option<Spanned<String>>,
     pub args: Option<Vec<String>>,
-    pub env: Option<BTreeMap<String, String>>,
+    pub env: Option<BTreeMap<Spanned<String>, String>>,
     pub env_file: Option<OneOrMany>,
-    pub cwd: Option<PathBuf>,
+    pub cwd: Option<Spanned<PathBuf>>,
     pub listen: Option<Vec<Spanned<AddressValue>>>,
     pub ready: Option<Spanned<String>>,
     pub ready_timeout: Option<Spanned<DurationValue>>,

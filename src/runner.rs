@@ -129,6 +129,12 @@ pub fn start(
         ),
         (None, None) => anyhow::bail!("nothing to run: no run command and no executable"),
     };
+    if !settings.run.cwd.is_dir() {
+        anyhow::bail!(
+            "the app's directory {} (`run.cwd`, else where hotrun started) is gone",
+            settings.run.cwd.display()
+        );
+    }
     let spec = Spec {
         program,
         args,

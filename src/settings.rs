@@ -5,6 +5,7 @@
 //! Merge rules (brief §1): flags override the file, the file overrides defaults;
 //! list-valued flags (`-w`, `-i`) add to the file's lists; `-- ARGS` replaces `run.args`.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -229,8 +230,22 @@ pub(crate) fn resolve(
     let fc = &file.config;
     let (b, r, w, u) = (&fc.build, &fc.run, &fc.watch, &fc.ui);
 
-    let build_cmd = cli.project.build_cmd.clone().or_else(|| b.cmd.clone());
-    let run_cmd = cli.project.run_cmd.clone().or_else(|| r.cmd.clone());
+    let command = |flag: &Option<String>, key: &str, value: &Option<Spanned<String>>| {
+        let empty = "is empty: name the command to run, or leave the key out";
+        match (flag, value) {
+            (Some(cmd), _) if cmd.trim().is_empty() => {
+                Err(anyhow!("--{}: {empty}", key.replace(['.', '_'], "-")))
+            }
+            (Some(cmd), _) => Ok(Some(cmd.clone())),
+            (None, Some(cmd)) if cmd.get_ref().trim().is_empty() => {
+                Err(file.error_at(cmd.span(), key, empty))
+            }
+            (None, Some(cmd)) => Ok(Some(cmd.get_ref().clone())),
+            (None, None) => Ok(None),
+        }
+    };
+    let build_cmd = command(&cli.project.build_cmd, "build.cmd", &b.cmd)?;
+    let run_cmd = command(&cli.project.run_cmd, "run.cmd", &r.cmd)?;
     // A build command takes over from Cargo; a run command alone runs what Cargo built.
     let cargo_root = if build_cmd.is_some() {
         if cargo_root.is_some() && run_cmd.is_none() {
@@ -330,7 +345,7 @@ pub(crate) fn resolve(
             Some(OnBusyValue::Queue) => OnBusy::Queue,
             _ => OnBusy::Restart,
         },
-        env: b.env.clone().unwrap_or_default().into_iter().collect(),
+        env: env_table(file, "build.env", &b.env)?,
     };
 
     let stop_signal = match &r.stop_signal {
@@ -366,7 +381,7 @@ pub(crate) fn resolve(
         } else {
             cli.app_args.clone()
         },
-        env: r.env.clone().unwrap_or_default().into_iter().collect(),
+        env: env_table(file, "run.env", &r.env)?,
         env_files: r
             .env_file
             .clone()
@@ -375,11 +390,20 @@ pub(crate) fn resolve(
             .iter()
             .map(|f| root.join(f))
             .collect(),
-        cwd: r
-            .cwd
-            .as_ref()
-            .map(|c| root.join(c))
-            .unwrap_or_else(|| cwd.clone()),
+        cwd: match &r.cwd {
+            Some(dir) if !root.join(dir.get_ref()).is_dir() => {
+                return Err(file.error_at(
+                    dir.span(),
+                    "run.cwd",
+                    &format!(
+                        "the directory {} does not exist",
+                        root.join(dir.get_ref()).display()
+                    ),
+                ))
+            }
+            Some(dir) => root.join(dir.get_ref()),
+            None => cwd.clone(),
+        },
         listen,
         ready,
         ready_timeout,
@@ -414,6 +438,58 @@ pub(crate) fn resolve(
             (None, Some(p)) => file.error_at(p.span(), "watch.poll", message),
             _ => anyhow!("--poll: {message}"),
         });
+    }
+    // Values past these are mistakes (`debounce = "1h"` would mean no builds at all).
+    let longest = [
+        (
+            "watch.debounce",
+            cli.watch.debounce.as_ref().map(|_| "--debounce"),
+            w.debounce.as_ref().map(|d| d.span()),
+            Some(debounce),
+            MAX_DEBOUNCE,
+        ),
+        (
+            "watch.poll",
+            cli.watch.poll.as_ref().map(|_| "--poll"),
+            w.poll.as_ref().map(|p| p.span()),
+            poll,
+            MAX_POLL,
+        ),
+        (
+            "run.stop_timeout",
+            None,
+            r.stop_timeout.as_ref().map(|d| d.span()),
+            Some(stop_timeout),
+            MAX_STOP_TIMEOUT,
+        ),
+        (
+            "run.ready_timeout",
+            None,
+            r.ready_timeout.as_ref().map(|d| d.span()),
+            Some(ready_timeout),
+            MAX_WAIT,
+        ),
+        (
+            "proxy.timeout",
+            None,
+            fc.proxy.timeout.as_ref().map(|d| d.span()),
+            Some(proxy_timeout_value(file, &fc.proxy)?),
+            MAX_WAIT,
+        ),
+    ];
+    for (key, flag, span, value, max) in longest {
+        if value.is_some_and(|v| v > max) {
+            let message = format!(
+                "{} is longer than hotrun allows ({})",
+                format_duration(value.unwrap_or_default()),
+                format_duration(max)
+            );
+            return Err(match (flag, span) {
+                (Some(flag), _) => anyhow!("{flag}: {message}"),
+                (None, Some(span)) => file.error_at(span, key, &message),
+                (None, None) => anyhow!("`{key}`: {message}"),
+            });
+        }
     }
     let mut paths: Vec<PathBuf> = w
         .paths
@@ -476,8 +552,7 @@ pub(crate) fn resolve(
         }
         (None, None) => None,
     };
-    let proxy_timeout =
-        file_duration(file, "proxy.timeout", &p.timeout)?.unwrap_or(Duration::from_secs(30));
+    let proxy_timeout = proxy_timeout_value(file, p)?;
     if proxy_app.is_some() && proxy_listen.is_none() {
         let span = p.app.as_ref().map(|a| a.span()).unwrap_or(0..0);
         return Err(file.error_at(
@@ -543,6 +618,37 @@ pub(crate) fn resolve(
         },
         exit_after_builds: cli.exit_after_builds,
     })
+}
+
+/// One warning per address hotrun listens on that is not loopback: who can reach it.
+pub fn exposed(settings: &Settings) -> Vec<String> {
+    let mut bound: Vec<(&str, SocketAddr)> = settings
+        .run
+        .listen
+        .iter()
+        .map(|a| ("run.listen", *a))
+        .collect();
+    if let Some(proxy) = &settings.proxy {
+        bound.push(("proxy.listen", proxy.listen));
+    }
+    if settings.reload.enabled && settings.proxy.is_none() {
+        bound.push(("reload.listen", settings.reload.listen));
+    }
+    bound
+        .into_iter()
+        .filter(|(_, addr)| !addr.ip().is_loopback())
+        .map(|(key, addr)| {
+            let who = if addr.ip().is_unspecified() {
+                "every network this machine is on"
+            } else {
+                "the network of that address"
+            };
+            format!(
+                "`{key}` {addr} is not a loopback address: anyone on {who} can reach it on port {}",
+                addr.port()
+            )
+        })
+        .collect()
 }
 
 /// Both stdin (keys) and stdout (the panel) are a terminal.
@@ -636,6 +742,47 @@ fn locate_cargo_workspace(cwd: &Path) -> Option<PathBuf> {
     let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     manifest.parent().map(Path::to_path_buf)
 }
+
+/// An `env` table, its names checked: not empty, no `=`, no NUL (the OS could not
+/// pass them on).
+fn env_table(
+    file: &Loaded,
+    key: &str,
+    table: &Option<BTreeMap<Spanned<String>, String>>,
+) -> Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for (name, value) in table.iter().flatten() {
+        let problem = if name.get_ref().is_empty() {
+            Some("an empty variable name")
+        } else if name.get_ref().contains('=') {
+            Some("a variable name cannot hold `=`")
+        } else if name.get_ref().contains('\0') {
+            Some("a variable name cannot hold a NUL character")
+        } else if value.contains('\0') {
+            Some("a value cannot hold a NUL character")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(file.error_at(name.span(), key, problem));
+        }
+        vars.push((name.get_ref().clone(), value.clone()));
+    }
+    Ok(vars)
+}
+
+fn proxy_timeout_value(file: &Loaded, p: &crate::config::ProxyFile) -> Result<Duration> {
+    Ok(file_duration(file, "proxy.timeout", &p.timeout)?.unwrap_or(Duration::from_secs(30)))
+}
+
+/// The longest settle window…
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(10);
+/// …polling interval…
+pub const MAX_POLL: Duration = Duration::from_secs(60);
+/// …stop timeout…
+pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// …and readiness or proxy wait hotrun accepts.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
 
 fn file_duration(
     file: &Loaded,

@@ -317,3 +317,58 @@ fn half_sent_heads_and_idle_connections_time_out_but_websockets_stay() {
     h.send("quit");
     assert_eq!(h.wait_exit(), 0);
 }
+
+#[test]
+fn a_removed_or_renamed_project_directory_is_one_clear_error_and_exit_1() {
+    for rename in [false, true] {
+        let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+        write(&dir.path().join("src/main.go"), "package main");
+        let mut h = hotrun(dir.path()).start();
+        let app = h.wait("app_started")["pid"].as_u64().unwrap() as u32;
+        let moved = dir.path().with_extension("moved");
+        if rename {
+            std::fs::rename(dir.path(), &moved).unwrap();
+        } else {
+            std::fs::remove_dir_all(dir.path()).unwrap();
+        }
+        let error = h.wait_for("error", |e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("project directory"))
+        });
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("removed or renamed"),
+            "{error}"
+        );
+        assert_eq!(h.wait_exit(), 1);
+        assert!(!alive(app), "the app outlived hotrun");
+        let _ = std::fs::remove_dir_all(&moved);
+    }
+}
+
+#[test]
+fn a_non_loopback_address_is_served_with_one_warning() {
+    let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
+    let port = free_port();
+    let mut h = hotrun(dir.path())
+        .args(&["--proxy", &format!("0.0.0.0:{port}")])
+        .start();
+    let warning = h.wait("error");
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("proxy.listen") && message.contains("not a loopback address"),
+        "{warning}"
+    );
+    h.wait("app_started");
+    let warnings = h
+        .events_since(0)
+        .iter()
+        .filter(|e| e["message"].to_string().contains("loopback"))
+        .count();
+    assert_eq!(warnings, 1);
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+}

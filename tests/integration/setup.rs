@@ -78,3 +78,75 @@ fn a_bad_flag_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn values_that_cannot_work_are_refused_with_their_key_and_position() {
+    for (config, position, key) in [
+        (
+            "[run]\ncmd = \"true\"\ncwd = \"no/such/dir\"\n",
+            ":3:7",
+            "run.cwd",
+        ),
+        (
+            "[build]\ncmd = \"  \"\n[run]\ncmd = \"true\"\n",
+            ":2:7",
+            "build.cmd",
+        ),
+        ("[run]\ncmd = \"\"\n", ":2:7", "run.cmd"),
+        (
+            "[run]\ncmd = \"true\"\n[run.env]\n\"A=B\" = \"x\"\n",
+            ":4:1",
+            "run.env",
+        ),
+        (
+            "[run]\ncmd = \"true\"\n[run.env]\n\"\" = \"x\"\n",
+            ":4:1",
+            "run.env",
+        ),
+        (
+            "[run]\ncmd = \"true\"\n[run.env]\n\"A\\u0000B\" = \"x\"\n",
+            ":4:1",
+            "run.env",
+        ),
+        (
+            "[run]\ncmd = \"true\"\n[build.env]\n\"A=\" = \"x\"\n",
+            ":4:1",
+            "build.env",
+        ),
+        (
+            "[run]\ncmd = \"true\"\n[watch]\ndebounce = \"1h\"\n",
+            ":4:12",
+            "watch.debounce",
+        ),
+        (
+            "[run]\ncmd = \"true\"\nstop_timeout = \"2h\"\n",
+            ":3:16",
+            "run.stop_timeout",
+        ),
+        (
+            "[run]\ncmd = \"true\"\n[proxy]\nlisten = 3000\ntimeout = \"1d\"\n",
+            ":5:11",
+            "proxy.timeout",
+        ),
+    ] {
+        let dir = command_project(config);
+        let (code, stdout, stderr) = hotrun(dir.path()).run();
+        assert_eq!(code, 2, "{config}: {stderr}");
+        assert!(
+            stderr.contains(position) && stderr.contains(&format!("`{key}`")),
+            "{config}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
+        assert!(stdout.is_empty(), "nothing started: {stdout}");
+    }
+    // The same from the command line.
+    let dir = command_project("[run]\ncmd = \"true\"\n");
+    for (args, word) in [
+        (&["--debounce", "1h"][..], "--debounce"),
+        (&["--run-cmd", ""][..], "--run-cmd"),
+    ] {
+        let (code, _, stderr) = hotrun(dir.path()).args(args).run();
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(word), "{args:?}: {stderr}");
+    }
+}
