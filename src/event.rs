@@ -244,7 +244,10 @@ pub enum Report {
         polling: Option<Duration>,
     },
     Change {
+        /// At most `ui::JSON_PATHS_MAX` of them…
         paths: Vec<PathBuf>,
+        /// …of this many.
+        count: usize,
         kind: ChangeKind,
     },
     BuildStarted {

@@ -1037,7 +1037,7 @@ proptest! {
             .collect();
         let reports = [
             Report::Watching { roots: paths.clone(), directories: 3, polling: None },
-            Report::Change { paths: paths.clone(), kind: ChangeKind::Css },
+            Report::Change { paths: paths.clone(), count: paths.len(), kind: ChangeKind::Css },
             Report::BuildStarted { files: paths.clone() },
             Report::Error { message: format!("cannot read {}", paths[0].display()) },
         ];

@@ -281,6 +281,9 @@ async fn handle(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
+    if let Err(why) = reload::normalize_target(&mut req) {
+        return Ok(reload::bad_request(why));
+    }
     if let Some((hub, guard)) = &shared.reload {
         if req.uri().path().starts_with(reload::PREFIX) {
             return Ok(reload::respond(req, hub, guard));

@@ -277,10 +277,12 @@ impl Guard {
         {
             return true;
         }
-        let Some(authority) = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-        else {
+        // The proxy serves http only: a page it served has an http origin. Without it,
+        // the page comes from the app, which may serve https itself.
+        let https = (!self.proxy)
+            .then(|| origin.strip_prefix("https://"))
+            .flatten();
+        let Some(authority) = origin.strip_prefix("http://").or(https) else {
             return false;
         };
         let authority = authority.to_ascii_lowercase();
@@ -320,6 +322,46 @@ fn is_loopback_name(name: &str) -> bool {
     name == "localhost"
         || name.ends_with(".localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Make a request's target plain before any rule looks at it: one `Host` header only;
+/// an absolute-form target (`GET http://host/path`) becomes its path, with its
+/// authority as the `Host` (which it overrides, RFC 9112 §3.2.2), so the `Host` rules
+/// see it; `CONNECT` and targets of other schemes are refused (hotrun forwards to the
+/// app alone, over http). Why, when the request is refused (see [`bad_request`]).
+pub fn normalize_target<B>(req: &mut Request<B>) -> Result<(), &'static str> {
+    let bad = Err;
+    if req.headers().get_all(header::HOST).iter().count() > 1 {
+        return bad("hotrun: a request has one Host header\n");
+    }
+    if req.method() == Method::CONNECT {
+        return bad("hotrun: CONNECT is not served here (hotrun is no forward proxy)\n");
+    }
+    let Some(authority) = req.uri().authority().cloned() else {
+        return Ok(());
+    };
+    if req.uri().scheme_str() != Some("http") {
+        return bad("hotrun: only http targets are served here\n");
+    }
+    let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
+        return bad("hotrun: the target's host is not valid\n");
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    match path.parse() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return bad("hotrun: the target's path is not valid\n"),
+    }
+    req.headers_mut().insert(header::HOST, host);
+    Ok(())
+}
+
+/// The answer to a request [`normalize_target`] refused.
+pub fn bad_request(why: &'static str) -> Response<Body> {
+    text(StatusCode::BAD_REQUEST, why)
 }
 
 /// Answer a request under [`PREFIX`]: the script, the websocket, or 404.
@@ -474,8 +516,11 @@ pub fn serve(
     guard: Guard,
     notices: UnboundedSender<crate::event::Event>,
 ) -> Result<()> {
-    crate::proxy::serve_http(listener, "reload.listen", notices, move |req| {
-        let response = respond(req, &hub, &guard);
+    crate::proxy::serve_http(listener, "reload.listen", notices, move |mut req| {
+        let response = match normalize_target(&mut req) {
+            Ok(()) => respond(req, &hub, &guard),
+            Err(why) => bad_request(why),
+        };
         async move { Ok(response) }
     })
     .context("cannot serve browser reload")
@@ -613,6 +658,51 @@ mod tests {
         // Another local port is another origin.
         assert!(!p.origin_allowed("http://127.0.0.1:4000", "127.0.0.1:3000"));
         assert!(!p.origin_allowed("http://evil.example:3000", "127.0.0.1:3000"));
+        // The proxy is http only: an https page never came from it.
+        assert!(!p.origin_allowed("https://127.0.0.1:3000", "127.0.0.1:3000"));
+        assert!(g.origin_allowed("https://localhost:8443", "127.0.0.1:35729"));
+    }
+
+    #[test]
+    fn request_targets_are_made_plain() {
+        let request = |target: &str, hosts: &[&str]| {
+            let mut b = Request::builder().uri(target);
+            for h in hosts {
+                b = b.header(header::HOST, *h);
+            }
+            let mut req = b.body(()).unwrap();
+            normalize_target(&mut req).map(|()| {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .map(|h| h.to_str().unwrap().to_string());
+                (req.uri().to_string(), host)
+            })
+        };
+        assert_eq!(
+            request("/a?b", &["localhost:3000"]).ok(),
+            Some(("/a?b".into(), Some("localhost:3000".into())))
+        );
+        // The target's authority is the Host, and the Host rules see it.
+        assert_eq!(
+            request("http://evil.example/__hotrun/ws", &["127.0.0.1:3000"]).ok(),
+            Some(("/__hotrun/ws".into(), Some("evil.example".into())))
+        );
+        assert_eq!(
+            request("http://localhost:3000", &[]).ok(),
+            Some(("/".into(), Some("localhost:3000".into())))
+        );
+        for (target, hosts) in [
+            ("/", &["localhost", "evil.example"][..]),
+            ("https://localhost:3000/", &[][..]),
+        ] {
+            let why = request(target, hosts).unwrap_err();
+            assert_eq!(
+                bad_request(why).status(),
+                StatusCode::BAD_REQUEST,
+                "{target} {hosts:?}"
+            );
+        }
     }
 
     fn diagnostic(level: &str) -> Diagnostic {

@@ -154,6 +154,12 @@ pub struct State {
     pub last_summary: Option<Summary>,
     /// The files that started the current or last build.
     pub trigger_files: Vec<PathBuf>,
+    /// Build inputs and other files changed in the current burst, reported once per
+    /// kind when it is over (a branch switch is one `change`, not hundreds): paths kept
+    /// (at most `ui::JSON_PATHS_MAX`) and how many there were.
+    unreported: std::collections::BTreeMap<ChangeKind, (Vec<PathBuf>, usize)>,
+    /// When the burst counts as over, unless a build starts first.
+    report_at: Option<Instant>,
 }
 
 /// The last finished build, in numbers.
@@ -188,6 +194,8 @@ impl State {
             starts: 0,
             last_summary: None,
             trigger_files: Vec::new(),
+            unreported: Default::default(),
+            report_at: None,
         }
     }
 
@@ -217,7 +225,14 @@ impl State {
             App::Starting { since, .. } => Some(*since + self.ready_wait()),
             _ => None,
         };
-        [settle, grace, self.restart_at].into_iter().flatten().min()
+        // A settling build says its burst when it starts.
+        let report = self
+            .report_at
+            .filter(|_| !matches!(self.build, Build::Settling { .. }));
+        [settle, grace, self.restart_at, report]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// How long a starting app gets before it counts as ready.
@@ -441,10 +456,21 @@ impl State {
             by_kind.entry(kind).or_default().push(path);
         }
         for (kind, paths) in &by_kind {
-            fx.push(Effect::Report(Report::Change {
-                paths: paths.clone(),
-                kind: *kind,
-            }));
+            if matches!(kind, ChangeKind::Build | ChangeKind::Other) {
+                // Said when the burst is over: see `report_changes`.
+                let (kept, count) = self.unreported.entry(*kind).or_default();
+                *count += paths.len();
+                let room = crate::ui::JSON_PATHS_MAX.saturating_sub(kept.len());
+                kept.extend(paths.iter().take(room).cloned());
+                self.report_at = Some(now + self.options.debounce);
+            } else {
+                // Acted on at once, and said at once.
+                fx.push(Effect::Report(Report::Change {
+                    paths: paths.clone(),
+                    count: paths.len(),
+                    kind: *kind,
+                }));
+            }
         }
         if by_kind.contains_key(&ChangeKind::Config) {
             fx.push(Effect::ReloadConfig);
@@ -537,12 +563,26 @@ impl State {
         }
     }
 
+    /// Say the changes of the burst so far, one `change` per kind.
+    fn report_changes(&mut self, fx: &mut Vec<Effect>) {
+        self.report_at = None;
+        for (kind, (paths, count)) in std::mem::take(&mut self.unreported) {
+            fx.push(Effect::Report(Report::Change { paths, count, kind }));
+        }
+    }
+
     fn on_tick(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         if let Build::Settling { first, last, files } = &self.build {
             if now >= self.settle_deadline(*first, *last) {
                 let files = files.iter().cloned().collect();
                 self.start_build(files, now, fx);
             }
+        }
+        // A settling build says its burst when it starts.
+        if self.report_at.is_some_and(|at| now >= at)
+            && !matches!(self.build, Build::Settling { .. })
+        {
+            self.report_changes(fx);
         }
         if let App::Starting { gen, pid, since } = self.app {
             if now >= since + self.ready_wait() {
@@ -573,6 +613,7 @@ impl State {
     }
 
     fn start_build(&mut self, files: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
+        self.report_changes(fx);
         self.next_build += 1;
         self.trigger_files = files.clone();
         let id = self.next_build;
@@ -829,6 +870,7 @@ impl State {
         }
         self.quitting = Some(code);
         self.restart_at = None;
+        self.report_changes(fx);
         if let Build::Running { id, .. } = self.build {
             fx.push(Effect::CancelBuild { id });
         }

@@ -384,19 +384,28 @@ fn save_during_build_cancels_settles_and_rebuilds_with_a_new_id() {
         "{fx:#?}"
     );
     assert!(has_report(&fx, |r| *r == Report::BuildCancelled));
-    assert!(has_report(&fx, |r| *r
-        == Report::Change {
-            paths: paths(&[MAIN_RS]),
-            kind: ChangeKind::Build
-        }));
     assert!(matches!(st.build, Build::Settling { .. }));
 
-    // Nothing builds before the settle deadline.
+    // Nothing builds (or is said) before the settle deadline.
     assert_eq!(st.next_deadline(), Some(t0 + ms(130)));
     let fx = st.update(Event::Tick, t0 + ms(129));
     assert!(builds_started(&fx).is_empty(), "{fx:#?}");
 
     let fx = st.update(Event::Tick, t0 + ms(130));
+    // The change is said once its burst is over, right before the build it starts.
+    assert_eq!(
+        reports(&fx)[..2],
+        [
+            &Report::Change {
+                paths: paths(&[MAIN_RS]),
+                count: 1,
+                kind: ChangeKind::Build
+            },
+            &Report::BuildStarted {
+                files: paths(&[MAIN_RS])
+            }
+        ]
+    );
     let started = builds_started(&fx);
     assert_eq!(started.len(), 1);
     let (second, files) = &started[0];
@@ -471,7 +480,14 @@ fn on_busy_queue_lets_the_build_finish_then_builds_again() {
     assert!(cancelled(&fx).is_empty(), "{fx:#?}");
     assert!(!has_report(&fx, |r| *r == Report::BuildCancelled));
     assert!(matches!(st.build, Build::Running { id: i, .. } if i == id));
-    // A running build has no deadline of its own.
+    // A running build has no deadline of its own; the change is said when its burst
+    // is over.
+    assert_eq!(st.next_deadline(), Some(at + ms(130)));
+    let fx = advance(&mut st, at + ms(130));
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::Change { count: 1, .. }
+    )));
     assert_eq!(st.next_deadline(), None);
 
     // The build finishes: the app swaps, and the queued change settles.
@@ -626,15 +642,20 @@ fn non_rust_file_in_a_package_rebuilds_only_while_the_last_build_failed() {
     st.update(finished(bad, failed_build()), at + ms(400));
     let now = at + ms(2000);
     let fx = st.update(changed(&[template]), now);
-    assert_eq!(
-        reports(&fx),
-        vec![&Report::Change {
-            paths: paths(&[template]),
-            kind: ChangeKind::Build
-        }]
+    assert!(
+        reports(&fx).is_empty(),
+        "said when the burst is over: {fx:#?}"
     );
     assert!(matches!(st.build, Build::Settling { .. }));
     let fx = advance(&mut st, now + ms(30));
+    assert_eq!(
+        reports(&fx)[0],
+        &Report::Change {
+            paths: paths(&[template]),
+            count: 1,
+            kind: ChangeKind::Build
+        }
+    );
     assert_eq!(builds_started(&fx), vec![(bad + 1, paths(&[template]))]);
 
     // After a good build it is just noted.
@@ -642,16 +663,19 @@ fn non_rust_file_in_a_package_rebuilds_only_while_the_last_build_failed() {
     let ready = boot(&mut st, t0);
     let now = ready + ms(1000);
     let fx = st.update(changed(&[template, "/p/README.md"]), now);
+    assert!(fx.is_empty(), "said when the burst is over: {fx:#?}");
+    assert_eq!(st.build, Build::Idle);
+    assert_eq!(st.next_deadline(), Some(now + ms(30)));
+    let fx = advance(&mut st, now + ms(5000));
     assert_eq!(
         fx,
         vec![Effect::Report(Report::Change {
             paths: paths(&[template, "/p/README.md"]),
+            count: 2,
             kind: ChangeKind::Other
         })]
     );
-    assert_eq!(st.build, Build::Idle);
     assert_eq!(st.next_deadline(), None);
-    assert!(builds_started(&advance(&mut st, now + ms(5000))).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -824,6 +848,38 @@ fn burst_of_changes_builds_once_after_the_last_one_settles() {
 }
 
 #[test]
+fn a_branch_switch_is_one_change_per_kind() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    let base = boot(&mut st, t0) + ms(1000);
+    // 300 batches of 5 files each, as the watcher sees a `git checkout`.
+    let mut fx = Vec::new();
+    for i in 0..300 {
+        let files: Vec<String> = (0..5).map(|n| format!("/p/src/m{i}_{n}.rs")).collect();
+        let docs = format!("/p/docs/d{i}.md");
+        let mut list: Vec<&str> = files.iter().map(String::as_str).collect();
+        list.push(&docs);
+        fx.extend(deliver(&mut st, changed(&list), base + ms(i)));
+    }
+    fx.extend(advance(&mut st, base + ms(2000)));
+    let changes: Vec<(ChangeKind, usize, usize)> = reports(&fx)
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::Change { paths, count, kind } => Some((*kind, paths.len(), *count)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (ChangeKind::Build, 1000, 1500),
+            (ChangeKind::Other, 300, 300)
+        ]
+    );
+    assert_eq!(builds_started(&fx).len(), 1);
+}
+
+#[test]
 fn endless_stream_of_changes_still_builds_at_the_cap() {
     let t0 = Instant::now();
     let mut st = state(options());
@@ -935,8 +991,10 @@ fn pause_holds_changes_until_resume() {
 
     st.update(command(Command::Pause), ready + ms(100));
     assert!(st.paused);
-    let fx = st.update(changed(&[MAIN_RS]), ready + ms(200));
-    // The change is still shown.
+    st.update(changed(&[MAIN_RS]), ready + ms(200));
+    assert_eq!(st.build, Build::Idle);
+    // The change is still shown, once its burst is over.
+    let fx = advance(&mut st, ready + ms(10_000));
     assert!(has_report(&fx, |r| matches!(
         r,
         Report::Change {
@@ -944,9 +1002,8 @@ fn pause_holds_changes_until_resume() {
             ..
         }
     )));
-    assert_eq!(st.build, Build::Idle);
+    assert!(builds_started(&fx).is_empty());
     assert_eq!(st.next_deadline(), None);
-    assert!(builds_started(&advance(&mut st, ready + ms(10_000))).is_empty());
 
     let resume = ready + ms(10_000);
     let fx = st.update(command(Command::Resume), resume);

@@ -176,9 +176,9 @@ impl Printer {
                     roots,
                 ),
             ),
-            Report::Change { paths, kind } => {
+            Report::Change { paths, count, kind } => {
                 let mut fields = with_paths(json!({ "kind": kind }), "paths", paths);
-                fields["count"] = json!(paths.len());
+                fields["count"] = json!(count);
                 ("change", fields)
             }
             Report::BuildStarted { files } => {
@@ -241,13 +241,14 @@ impl Printer {
     }
 
     pub(crate) fn plain(&self, report: &Report) -> Option<(Tag, String)> {
-        let files = |paths: &[std::path::PathBuf]| {
+        let some = |paths: &[std::path::PathBuf], count: usize| {
             let mut names: Vec<String> = paths.iter().take(3).map(|p| self.rel(p)).collect();
-            if paths.len() > 3 {
-                names.push(format!("and {} more", paths.len() - 3));
+            if count > names.len() {
+                names.push(format!("and {} more", count - names.len()));
             }
             names.join(", ")
         };
+        let files = |paths: &[std::path::PathBuf]| some(paths, paths.len());
         Some(match report {
             Report::Watching {
                 roots,
@@ -267,7 +268,7 @@ impl Printer {
                     ),
                 )
             }
-            Report::Change { paths, kind } => {
+            Report::Change { paths, kind, count } => {
                 if !self.settings.verbose && *kind != ChangeKind::Config {
                     return None;
                 }
@@ -279,7 +280,10 @@ impl Printer {
                     ChangeKind::Config => "config file",
                     ChangeKind::Other => "ignored (not a build input)",
                 };
-                (Tag::Hotrun, format!("changed: {} — {kind}", files(paths)))
+                (
+                    Tag::Hotrun,
+                    format!("changed: {} — {kind}", some(paths, *count)),
+                )
             }
             Report::BuildStarted { files: f } if f.is_empty() => (Tag::Hotrun, "building".into()),
             Report::BuildStarted { files: f } => (Tag::Hotrun, format!("building ({})", files(f))),

@@ -372,3 +372,123 @@ fn a_non_loopback_address_is_served_with_one_warning() {
     h.send("quit");
     assert_eq!(h.wait_exit(), 0);
 }
+
+/// A raw request to `port`: the status code of its answer.
+fn status_of(port: u16, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+#[test]
+fn hosts_targets_and_origins_are_checked_as_one() {
+    let (_dir, _h, port) = crate::reload::site_behind_proxy();
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let origin = format!("Origin: http://127.0.0.1:{port}\r\n");
+    for (what, request, status) in [
+        (
+            "a proper upgrade",
+            format!("GET /__hotrun/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{origin}{upgrade}\r\n"),
+            101,
+        ),
+        (
+            "two Host headers",
+            format!("GET /__hotrun/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n{origin}{upgrade}\r\n"),
+            400,
+        ),
+        (
+            "an absolute-form target naming another host",
+            format!("GET http://evil.example/__hotrun/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{origin}{upgrade}\r\n"),
+            403,
+        ),
+        (
+            "an https Origin on the http proxy",
+            format!("GET /__hotrun/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: https://127.0.0.1:{port}\r\n{upgrade}\r\n"),
+            403,
+        ),
+        (
+            "CONNECT",
+            "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "an absolute-form target for the app",
+            format!("GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+            200,
+        ),
+    ] {
+        assert_eq!(status_of(port, &request), status, "{what}");
+    }
+}
+
+#[test]
+fn a_branch_switch_is_one_change_event_per_kind() {
+    let dir = command_project(
+        "[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n[watch]\ninclude = [\"**/*.go\"]\n",
+    );
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    for i in 0..150 {
+        write(
+            &dir.path().join(format!("src/m{i}.go")),
+            "package main // one",
+        );
+        write(&dir.path().join(format!("docs/d{i}.md")), "one");
+    }
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "one"]);
+    git(&["checkout", "-qb", "two"]);
+    for i in 0..150 {
+        write(
+            &dir.path().join(format!("src/m{i}.go")),
+            "package main // two",
+        );
+        write(&dir.path().join(format!("docs/d{i}.md")), "two");
+    }
+    git(&["commit", "-qam", "two"]);
+    let mut h = hotrun(dir.path()).start();
+    h.wait("app_started");
+    let from = h.cursor();
+    git(&["checkout", "-q", "main"]);
+    let started = h.wait("build_started");
+    assert_eq!(started["files"].as_array().unwrap().len(), 150);
+    h.wait("build_finished");
+    // The docs are reported too, once the burst is over (with the build, or after).
+    let start = std::time::Instant::now();
+    let changes = loop {
+        let changes: Vec<_> = h
+            .events_since(from)
+            .into_iter()
+            .filter(|e| e["event"] == "change")
+            .collect();
+        if changes.iter().any(|e| e["kind"] == "other") || start.elapsed() > DEADLINE {
+            break changes;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let kinds: Vec<(&str, u64)> = changes
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, vec![("build", 150), ("other", 150)]);
+}
