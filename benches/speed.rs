@@ -21,6 +21,12 @@
 //! ```sh
 //! HOTRUN_BENCH_ONLY=browser cargo bench --bench speed
 //! ```
+//!
+//! Only the output flood (memory and exit time under an app writing as fast as it can):
+//!
+//! ```sh
+//! HOTRUN_BENCH_ONLY=flood cargo bench --bench speed
+//! ```
 
 #![allow(dead_code)]
 
@@ -48,8 +54,8 @@ fn main() {
     let started = Instant::now();
     let only = std::env::var("HOTRUN_BENCH_ONLY").unwrap_or_default();
     assert!(
-        matches!(only.as_str(), "" | "browser"),
-        "HOTRUN_BENCH_ONLY={only}: the only part that runs alone is `browser`"
+        matches!(only.as_str(), "" | "browser" | "flood"),
+        "HOTRUN_BENCH_ONLY={only}: the parts that run alone are `browser` and `flood`"
     );
     let everything = only.is_empty();
     let mut table = Table::default();
@@ -60,18 +66,25 @@ fn main() {
             swaps(&mut table, slow);
         }
     }
-    browser_rows(&mut table);
-    side_by_side(&mut table);
+    if everything || only == "browser" {
+        browser_rows(&mut table);
+        side_by_side(&mut table);
+    }
     if everything {
         idle(&mut table);
         big_tree(&mut table);
+    }
+    if everything || only == "flood" {
+        flood(&mut table);
     }
     println!("{}", machine());
     println!();
     table.print();
     println!();
     let rest = if everything {
-        "; the big tree over 3, the storm once"
+        "; the big tree and the flood over 3, the storm once"
+    } else if only == "flood" {
+        "; the flood over 3"
     } else {
         ""
     };
@@ -1449,4 +1462,116 @@ fn big_tree(table: &mut Table) {
             "the 10,000 writes took {written:.1} s on this disk (the settle window's cap is 1 s)"
         ),
     );
+}
+
+// ------------------------------------------------------------------------------------
+// Abuse: an app that writes as fast as it can
+// ------------------------------------------------------------------------------------
+
+/// `yes` with a 100-byte line, for `FLOOD_FOR`, with the runner's stdout to /dev/null
+/// (a fast reader) and to a pipe nobody reads (a stuck one); then SIGTERM.
+fn flood(table: &mut Table) {
+    const FLOOD_FOR: Duration = Duration::from_secs(5);
+    let line = "a".repeat(100);
+    let mut runners: Vec<(&str, Vec<String>)> = vec![(
+        "hotrun",
+        vec![
+            env!("CARGO_BIN_EXE_hotrun").to_string(),
+            "--ui".into(),
+            "json".into(),
+            "--no-reload".into(),
+            "--build-cmd".into(),
+            "true".into(),
+            "--run-cmd".into(),
+            format!("yes {line}"),
+        ],
+    )];
+    if installed("watchexec") {
+        runners.push((
+            "watchexec",
+            vec![
+                "watchexec".into(),
+                "--restart".into(),
+                "--".into(),
+                "yes".into(),
+                line.clone(),
+            ],
+        ));
+    }
+    for (name, argv) in runners {
+        for stuck in [false, true] {
+            eprintln!(
+                "flood: {name}, stdout {}…",
+                if stuck { "stuck" } else { "read" }
+            );
+            let (mut rss, mut exits, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..3 {
+                let dir = TempDir::new();
+                let mut child = Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .current_dir(dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(if stuck { Stdio::piped() } else { Stdio::null() })
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let _unread = child.stdout.take();
+                let start = Instant::now();
+                let mut app = None;
+                while app.is_none() && start.elapsed() < Duration::from_secs(30) {
+                    app = support::descendants(child.id())
+                        .into_iter()
+                        .find_map(|(p, _)| {
+                            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                                .is_ok_and(|c| c.trim() == "yes")
+                                .then_some(p)
+                        });
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let app = app.expect("the flooding app started");
+                let since = Instant::now();
+                std::thread::sleep(FLOOD_FOR);
+                let written = std::fs::read_to_string(format!("/proc/{app}/io"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("wchar: ")?.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                rates.push(written / 1e6 / since.elapsed().as_secs_f64());
+                rss.push(peak_rss_mb(child.id()));
+                let asked = Instant::now();
+                // SAFETY: kill(2) on the runner this benchmark started.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                loop {
+                    if child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    if asked.elapsed() > Duration::from_secs(30) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                exits.push(asked.elapsed().as_secs_f64() * 1000.0);
+                // SAFETY: the app may outlive a runner that was killed.
+                unsafe { libc::kill(app as i32, libc::SIGKILL) };
+            }
+            let how = if stuck {
+                "a pipe nobody reads"
+            } else {
+                "/dev/null"
+            };
+            table.row(
+                &format!("output flood, stdout to {how}: peak RSS"),
+                name,
+                format!("{:.1} MB", median(&rss)),
+                if name == "hotrun" { "< 64 MB" } else { "—" },
+                format!(
+                    "the app wrote {:.0} MB/s; SIGTERM → exit {}",
+                    median(&rates),
+                    ms(&exits)
+                ),
+            );
+        }
+    }
 }
