@@ -299,6 +299,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         listen_fds,
         listen_addrs,
         proxy_app,
+        found_said: Default::default(),
         _listeners: listeners,
         app_env,
         probe,
@@ -561,6 +562,113 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// A starting app that does not answer where it was told to is looked for in `/proc`
+/// after this long (one that binds another port first, a metrics port, has had time to
+/// bind its own)…
+const FIND_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+/// …and then this often.
+const FIND_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Finds where a starting app listens when it does not answer where hotrun told it
+/// to: its process tree's listening sockets, from `/proc` (see `serve::listening_under`).
+struct Finder {
+    /// Where the app was told to listen (`PORT`), or the first `run.listen` address.
+    given: std::net::SocketAddr,
+    /// Behind the proxy: where requests go, moved to what the app listens on.
+    target: Option<Arc<std::sync::Mutex<std::net::SocketAddr>>>,
+    /// The `run.listen` addresses (listen mode): the app should take these.
+    listen: Vec<std::net::SocketAddr>,
+    /// Said once per run.
+    said: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Finder {
+    /// The probe for where requests go now.
+    fn probe(&self, probe: Probe) -> Probe {
+        match (&self.target, probe) {
+            (Some(target), Probe::Tcp(_)) => {
+                Probe::Tcp(*target.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+            (_, probe) => probe,
+        }
+    }
+
+    fn say(&self, tx: &UnboundedSender<Event>, message: String) {
+        if !self.said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _ = tx.send(Event::Notice(message));
+        }
+    }
+
+    /// Look where the app listens; behind the proxy, send requests there.
+    fn look(&mut self, helper: u32, tx: &UnboundedSender<Event>) {
+        let found = crate::serve::listening_under(helper);
+        if let (Some(target), true) = (&self.target, found.contains(&self.given)) {
+            // It listens on $PORT (and maybe elsewhere too: a metrics port). In listen
+            // mode the passed socket is in its tree anyway, taken or not.
+            *target.lock().unwrap_or_else(|e| e.into_inner()) = self.given;
+            return;
+        }
+        let own: Vec<_> = found
+            .iter()
+            .filter(|a| !self.listen.contains(a) && **a != self.given)
+            .filter(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+            .copied()
+            .collect();
+        let Some(first) = own.first().copied() else {
+            return;
+        };
+        let others = if own.len() > 1 {
+            let rest: Vec<String> = own[1..].iter().map(|a| a.to_string()).collect();
+            format!(
+                " (it also listens on {}; hotrun took the first)",
+                rest.join(", ")
+            )
+        } else {
+            String::new()
+        };
+        match &self.target {
+            Some(target) => {
+                let reach = match first.ip() {
+                    std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                        std::net::SocketAddr::from(([127, 0, 0, 1], first.port()))
+                    }
+                    std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                        std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, first.port()))
+                    }
+                    _ => first,
+                };
+                *target.lock().unwrap_or_else(|e| e.into_inner()) = reach;
+                self.say(
+                    tx,
+                    format!(
+                        "the app listens on {first}, not on the PORT={} it was given{others}: the proxy forwards to {reach}. To say so, have the app listen on $PORT, or set proxy.app = \"{reach}\"",
+                        self.given.port()
+                    ),
+                );
+            }
+            None => self.say(
+                tx,
+                format!(
+                    "the app listens on {first} itself{others}, not on the socket hotrun passes for run.listen {} (fd 3, LISTEN_FDS): requests there reach nothing. Have the app take the socket (listenfd, sd_listen_fds), or use --proxy instead of --listen",
+                    self.given
+                ),
+            ),
+        }
+    }
+
+    /// The readiness timeout passed and the app listens nowhere hotrun looked.
+    fn nowhere(&self, tx: &UnboundedSender<Event>) {
+        let expected = match &self.target {
+            Some(_) => format!("on $PORT ({})", self.given.port()),
+            None => format!("on the socket passed as fd 3 ({})", self.given),
+        };
+        self.say(
+            tx,
+            format!("the app listens nowhere hotrun can see: it should listen {expected}, or set run.ready to where it does"),
+        );
+    }
+}
+
 /// The side of the loop that touches the world.
 struct Effects {
     /// The `run.listen` sockets, open for as long as hotrun runs…
@@ -570,6 +678,8 @@ struct Effects {
     listen_addrs: Vec<std::net::SocketAddr>,
     /// The app's address behind the proxy.
     proxy_app: Option<std::net::SocketAddr>,
+    /// Where the app really listens was said (once per run).
+    found_said: Arc<std::sync::atomic::AtomicBool>,
     /// Environment the app needs to find its address (`PORT` behind the proxy).
     app_env: Vec<(String, String)>,
     probe: Option<Probe>,
@@ -605,13 +715,16 @@ impl Effects {
         }
     }
 
-    /// Probe generation `gen` until it answers or is gone.
+    /// Probe generation `gen` until it answers or is gone. An app that does not answer
+    /// where it was told to is looked for where it does listen (see [`Finder`]).
     fn probe(&self, gen: u64) {
-        let (Some(probe), Some(handle)) = (self.probe.clone(), self.apps.get(&gen)) else {
+        let (Some(mut probe), Some(handle)) = (self.probe.clone(), self.apps.get(&gen)) else {
             return;
         };
         let reaped = handle.reaped.clone();
+        let helper = handle.pid();
         let tx = self.tx.clone();
+        let mut finder = self.finder();
         // Past the timeout the state counts the app as ready anyway: stop asking then.
         let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
         tokio::spawn(async move {
@@ -619,19 +732,57 @@ impl Effects {
             // swap waits for the app, not for the probe; then back off.
             let start = tokio::time::Instant::now();
             let mut pause = std::time::Duration::from_millis(2);
+            let mut looked = start;
             while !reaped.load(std::sync::atomic::Ordering::SeqCst)
                 && tokio::time::Instant::now() < until
             {
+                if let Some(finder) = &finder {
+                    probe = finder.probe(probe);
+                }
                 if probe.check().await {
                     let _ = tx.send(Event::AppReady { gen });
                     return;
+                }
+                if start.elapsed() >= FIND_AFTER && looked.elapsed() >= FIND_EVERY {
+                    looked = tokio::time::Instant::now();
+                    if let Some(f) = &mut finder {
+                        f.look(helper, &tx);
+                    }
                 }
                 tokio::time::sleep(pause).await;
                 if start.elapsed() > std::time::Duration::from_millis(500) {
                     pause = (pause * 2).min(std::time::Duration::from_millis(250));
                 }
             }
+            if let Some(f) = &finder {
+                if !reaped.load(std::sync::atomic::Ordering::SeqCst) {
+                    f.nowhere(&tx);
+                }
+            }
         });
+    }
+
+    /// How the probe finds an app that listens elsewhere, when hotrun chose where it
+    /// should (`PORT` behind the proxy, or the `run.listen` sockets).
+    fn finder(&self) -> Option<Finder> {
+        if self.settings.run.ready.is_some() {
+            return None;
+        }
+        match (&self.proxy, self.app_env.iter().find(|(k, _)| k == "PORT")) {
+            (Some(proxy), Some(_)) => Some(Finder {
+                given: self.proxy_app?,
+                target: Some(proxy.app()),
+                listen: Vec::new(),
+                said: self.found_said.clone(),
+            }),
+            (None, _) if !self.listen_addrs.is_empty() => Some(Finder {
+                given: self.listen_addrs[0],
+                target: None,
+                listen: self.listen_addrs.clone(),
+                said: self.found_said.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// Perform one effect; `Some(code)` means exit now.

@@ -182,9 +182,15 @@ pub struct ProxyHandle {
     gate: watch::Sender<Gate>,
     in_flight: Arc<InFlight>,
     epoch: Arc<std::sync::atomic::AtomicU64>,
+    app: Arc<std::sync::Mutex<SocketAddr>>,
 }
 
 impl ProxyHandle {
+    /// Where requests go now.
+    pub fn app(&self) -> Arc<std::sync::Mutex<SocketAddr>> {
+        self.app.clone()
+    }
+
     /// A future that ends when no request sent to the app still waits for its answer
     /// (or after `limit`): an app is stopped only then, so a swap fails no request.
     pub fn drained(&self, limit: Duration) -> impl std::future::Future<Output = ()> + 'static {
@@ -223,7 +229,8 @@ impl ProxyHandle {
 }
 
 struct Shared {
-    app: SocketAddr,
+    /// The app's address: the one hotrun gave it, or the one found it listens on.
+    app: Arc<std::sync::Mutex<SocketAddr>>,
     timeout: Duration,
     reload: Option<Reload>,
     gate: watch::Receiver<Gate>,
@@ -257,8 +264,9 @@ pub fn start(
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let app = Arc::new(std::sync::Mutex::new(app));
     let shared = Arc::new(Shared {
-        app,
+        app: app.clone(),
         timeout,
         reload,
         gate: rx,
@@ -274,6 +282,7 @@ pub fn start(
         gate: tx,
         in_flight,
         epoch,
+        app,
     })
 }
 
@@ -332,7 +341,8 @@ async fn handle(
         if *gate.borrow() != Gate::Open {
             continue;
         }
-        match connect(shared.app).await {
+        let app = *shared.app.lock().unwrap_or_else(|e| e.into_inner());
+        match connect(app).await {
             Ok(sender) => break (sender, in_flight),
             Err(_) if Instant::now() < deadline => {
                 drop(in_flight);
@@ -340,7 +350,7 @@ async fn handle(
             }
             Err(e) => {
                 return Ok(unavailable(
-                    &format!("cannot reach the app at {}: {e}", shared.app),
+                    &format!("cannot reach the app at {app}: {e}"),
                     inject,
                 ))
             }

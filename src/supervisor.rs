@@ -250,6 +250,11 @@ impl Handle {
         }
     }
 
+    /// The helper's pid: its command and all it starts are below it.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Ask the helper to stop its command (stop signal, timeout, SIGKILL).
     pub fn request_stop(&self) {
         if !self.reaped.load(Ordering::SeqCst) {

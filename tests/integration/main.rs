@@ -21,3 +21,4 @@ mod swaps;
 mod torture;
 mod truth;
 mod watching;
+mod zeroconf;

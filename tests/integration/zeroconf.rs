@@ -1,0 +1,105 @@
+//! Real apps as they are: apps that bind their own port, or none.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Wait until `port` answers `/` with 200 and `body` (Python's server says HTTP/1.0).
+fn wait_body(port: u16, body: &str, h: &Hotrun) {
+    let start = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let (status, _, got) = crate::reload::request(port, "/", &[]);
+            if status == 200 && String::from_utf8_lossy(&got).contains(body) {
+                return;
+            }
+        }
+        if start.elapsed() > DEADLINE {
+            h.fail(&format!("port {port} never answered {body:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Python file server on `port`, whatever `PORT` says.
+fn fixed_port_app(port: u16) -> TempDir {
+    let dir = command_project(&format!(
+        "[build]\ncmd = \"true\"\n[run]\ncmd = \"python3 -m http.server {port} --bind 127.0.0.1\"\n"
+    ));
+    write(&dir.path().join("index.html"), "fixed port");
+    dir
+}
+
+#[test]
+fn an_app_on_its_own_port_is_found_behind_the_proxy() {
+    let app_port = free_port();
+    let dir = fixed_port_app(app_port);
+    let proxy = free_port();
+    let started = Instant::now();
+    let mut h = hotrun(dir.path())
+        .args(&["--proxy", &proxy.to_string()])
+        .start();
+    let found = h.wait_for("error", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("listens on"))
+    });
+    let message = found["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{app_port}")) && message.contains("PORT"),
+        "{found}"
+    );
+    wait_body(proxy, "fixed port", &h);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "served after {:?}",
+        started.elapsed()
+    );
+    // A restart finds it again at once.
+    h.send("restart");
+    h.wait("app_ready");
+    wait_body(proxy, "fixed port", &h);
+}
+
+#[test]
+fn listen_mode_on_an_app_that_binds_its_own_port_says_so() {
+    let app_port = free_port();
+    let dir = fixed_port_app(app_port);
+    let listen = free_port();
+    let started = Instant::now();
+    let mut h = hotrun(dir.path())
+        .args(&["--listen", &listen.to_string()])
+        .start();
+    let found = h.wait_for("error", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("listens on"))
+    });
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{app_port} itself")),
+        "{found}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn an_app_that_listens_nowhere_is_said_at_the_readiness_timeout() {
+    let dir = command_project(
+        "[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\nready_timeout = \"2s\"\n",
+    );
+    let proxy = free_port();
+    let started = Instant::now();
+    let mut h = hotrun(dir.path())
+        .args(&["--proxy", &proxy.to_string()])
+        .start();
+    let said = h.wait_for("error", |e| {
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("listens nowhere"))
+    });
+    assert!(said["message"].as_str().unwrap().contains("PORT"), "{said}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
