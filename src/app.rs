@@ -323,6 +323,10 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     if let Some(message) = reload_moved {
         effects.perform(Effect::Report(Report::Info { message }));
     }
+    let urls = panel_info(&effects.settings, effects.reload_url.as_deref()).urls;
+    if !urls.is_empty() {
+        effects.perform(Effect::Report(Report::Urls { urls }));
+    }
     for message in crate::settings::exposed(&effects.settings) {
         effects.perform(Effect::Report(Report::Error { message }));
     }
@@ -422,8 +426,14 @@ fn panel_info(settings: &Settings, reload_url: Option<&str>) -> crate::ui::panel
     if let Some(crate::settings::Ready::Http(url)) = &settings.run.ready {
         urls.push(("app", url.clone()));
     }
-    if let Some(url) = reload_url {
-        urls.push(("reload", url.to_string()));
+    match (reload_url, &settings.proxy) {
+        (Some(url), _) => urls.push(("reload", url.to_string())),
+        // On the proxy's own origin.
+        (None, Some(proxy)) if settings.reload.enabled => urls.push((
+            "reload",
+            format!("http://{}{}", proxy.listen, reload::SCRIPT_PATH),
+        )),
+        _ => {}
     }
     crate::ui::panel::PanelInfo {
         urls,
@@ -540,10 +550,14 @@ fn reload_config(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Eve
     settings.reload.listen = old.reload.listen;
     // The output mode was chosen at start (stdin is wired to it).
     settings.ui.mode = old.ui.mode;
-    effects.printer.reconfigure(
-        settings.ui.clone(),
-        panel_info(&settings, effects.reload_url.as_deref()),
-    );
+    let before = panel_info(&effects.settings, effects.reload_url.as_deref()).urls;
+    let info = panel_info(&settings, effects.reload_url.as_deref());
+    if info.urls != before {
+        effects.perform(Effect::Report(Report::Urls {
+            urls: info.urls.clone(),
+        }));
+    }
+    effects.printer.reconfigure(settings.ui.clone(), info);
     effects.probe = probe;
     effects.settings = Arc::new(settings);
     effects.project = new.project;

@@ -284,6 +284,10 @@ pub enum Report {
         message: String,
     },
     /// Plain-mode information with no json event of its own.
+    /// Where to go: (what, URL), most public first (`proxy`, `listen`, `app`, `reload`).
+    Urls {
+        urls: Vec<(&'static str, String)>,
+    },
     Info {
         message: String,
     },

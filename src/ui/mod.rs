@@ -231,6 +231,13 @@ impl Printer {
                 ("reload_sent", json!({ "kind": kind, "clients": clients }))
             }
             Report::Error { message } => ("error", json!({ "message": message })),
+            Report::Urls { urls } => {
+                let mut fields = json!({});
+                for (what, url) in urls {
+                    fields[*what] = json!(url);
+                }
+                ("urls", fields)
+            }
             Report::Info { .. } => return None,
         };
         fields["event"] = json!(event);
@@ -357,6 +364,13 @@ impl Printer {
                 (Tag::Hotrun, text)
             }
             Report::Error { message } => (Tag::Error, message.clone()),
+            Report::Urls { urls } => {
+                let urls: Vec<String> = urls
+                    .iter()
+                    .map(|(what, url)| format!("{what} {url}"))
+                    .collect();
+                (Tag::Hotrun, urls.join("  ·  "))
+            }
             Report::Info { message } => (Tag::Hotrun, message.clone()),
         })
     }

@@ -46,6 +46,15 @@ fn a_build_script_that_rewrites_a_source_identically_builds_once() {
         "fn main() {",
         "#[allow(dead_code)]\nmod generated;\n\nfn main() {",
     );
+    // As in a real project, the file was there well before hotrun started (hotrun
+    // takes a file written just before it started for one that may still change).
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("src/generated.rs"))
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
     let port = free_port();
     let mut h = hotrun(dir.path()).port(port).start();
     h.wait("app_ready");

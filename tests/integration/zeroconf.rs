@@ -103,3 +103,51 @@ fn an_app_that_listens_nowhere_is_said_at_the_readiness_timeout() {
     assert!(said["message"].as_str().unwrap().contains("PORT"), "{said}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn plain_and_json_output_say_where_to_go() {
+    use std::io::BufRead;
+    let dir = fixture("site");
+    // JSON: a `urls` event, before the first build.
+    let (h, port) = behind_proxy(dir.path());
+    let urls = h
+        .events_since(0)
+        .into_iter()
+        .find(|e| e["event"] == "urls")
+        .unwrap_or_else(|| h.fail("no `urls` event"));
+    assert_eq!(urls["proxy"], format!("http://127.0.0.1:{port}"), "{urls}");
+    let (status, _, _) = crate::reload::request(port, "/", &[]);
+    assert_eq!(status, 200);
+    drop(h);
+    // Plain: one line, with the proxy and the reload script, that can be fetched.
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+        .args(["--ui", "plain", "--proxy", &port.to_string()])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("proxy http://"))
+        .expect("a line with the URLs");
+    let script = line
+        .split_whitespace()
+        .find(|w| w.ends_with("/__hotrun/client.js"))
+        .unwrap_or_else(|| panic!("the reload script's URL: {line}"));
+    assert!(
+        line.contains(&format!("proxy http://127.0.0.1:{port}")),
+        "{line}"
+    );
+    let path = script.split_once(&format!("127.0.0.1:{port}")).unwrap().1;
+    let (status, _, body) = crate::reload::request(port, path, &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("hotrun"));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+}
