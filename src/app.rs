@@ -323,6 +323,9 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     if let Some(message) = reload_moved {
         effects.perform(Effect::Report(Report::Info { message }));
     }
+    if let Some(message) = effects.settings.detected.clone() {
+        effects.perform(Effect::Report(Report::Info { message }));
+    }
     let urls = panel_info(&effects.settings, effects.reload_url.as_deref()).urls;
     if !urls.is_empty() {
         effects.perform(Effect::Report(Report::Urls { urls }));

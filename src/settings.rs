@@ -66,6 +66,9 @@ pub struct Settings {
     pub reload: ReloadSettings,
     pub ui: UiSettings,
     pub exit_after_builds: Option<u32>,
+    /// What hotrun chose by itself for a project with no build or run command (a Go
+    /// module), said once at start.
+    pub detected: Option<String>,
 }
 
 /// Compiled globs and the patterns they came from (to print them back).
@@ -244,8 +247,19 @@ pub(crate) fn resolve(
             (None, None) => Ok(None),
         }
     };
-    let build_cmd = command(&cli.project.build_cmd, "build.cmd", &b.cmd)?;
-    let run_cmd = command(&cli.project.run_cmd, "run.cmd", &r.cmd)?;
+    let mut build_cmd = command(&cli.project.build_cmd, "build.cmd", &b.cmd)?;
+    let mut run_cmd = command(&cli.project.run_cmd, "run.cmd", &r.cmd)?;
+    // No Cargo.toml and no commands: a project of a language hotrun knows.
+    let mut detected = None;
+    let mut default_include: &[&str] = &[];
+    if cargo_root.is_none() && build_cmd.is_none() && run_cmd.is_none() {
+        if let Some(found) = detect(&root) {
+            build_cmd = Some(found.build);
+            run_cmd = Some(found.run);
+            default_include = found.include;
+            detected = Some(found.said);
+        }
+    }
     // A build command takes over from Cargo; a run command alone runs what Cargo built.
     let cargo_root = if build_cmd.is_some() {
         if cargo_root.is_some() && run_cmd.is_none() {
@@ -508,6 +522,13 @@ pub(crate) fn resolve(
     )?;
     let include = match &w.include {
         Some(globs) => Some(compile_globs(file, "watch.include", Some(globs), &[], &[])?),
+        None if !default_include.is_empty() => Some(compile_globs(
+            file,
+            "watch.include",
+            None,
+            &[],
+            default_include,
+        )?),
         None => None,
     };
     let assets = compile_globs(
@@ -617,7 +638,61 @@ pub(crate) fn resolve(
             verbose: cli.output.verbose,
         },
         exit_after_builds: cli.exit_after_builds,
+        detected,
     })
+}
+
+/// What hotrun runs, with no config, in a project of a language it knows.
+struct Detected {
+    build: String,
+    run: String,
+    include: &'static [&'static str],
+    said: String,
+}
+
+/// Go: a `go.mod` at the root. Built as `air` does with no config, with the binary in
+/// hotrun's cache (outside the project, so never watched). One table, the place for
+/// more languages.
+fn detect(root: &Path) -> Option<Detected> {
+    const LANGUAGES: &[(&str, &str, &[&str])] =
+        &[("go.mod", "Go module", &["**/*.go", "go.mod", "go.sum"])];
+    let (marker, what, include) = LANGUAGES
+        .iter()
+        .find(|(marker, _, _)| root.join(marker).is_file())?;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    // One binary per project: the root's path, hashed.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in root.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let binary = cache.join(format!("hotrun/go-{hash:016x}/app"));
+    let quoted = shell_quote(&binary.to_string_lossy());
+    let build = format!("go build -o {quoted} .");
+    Some(Detected {
+        said: format!(
+            "{what} ({marker}): building with `{build}`, running {quoted}, watching {}; set build.cmd and run.cmd in {} to change that",
+            include.join(", "),
+            config::FILE_NAME
+        ),
+        build,
+        run: quoted,
+        include,
+    })
+}
+
+/// `text` as one word for `sh`.
+fn shell_quote(text: &str) -> String {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%".contains(&b))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// One warning per address hotrun listens on that is not loopback: who can reach it.

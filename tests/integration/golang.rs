@@ -130,3 +130,65 @@ fn init_from_air_converts_airs_example_and_runs_the_go_app() {
     edit(&app.path().join("main.go"), "\"v1\"", "\"v2\"");
     wait_http(port, "v2", &h);
 }
+
+#[test]
+fn a_go_module_runs_with_no_config() {
+    let Some(app) = go_app() else { return };
+    std::fs::remove_file(app.path().join(".hotrun.toml")).unwrap();
+    let cache = TempDir::new();
+    let port = free_port();
+    let mut h = go(app.path())
+        .env("XDG_CACHE_HOME", cache.path().to_str().unwrap())
+        .port(port)
+        .start();
+    h.wait("app_ready");
+    wait_http(port, "v1", &h);
+    // The binary is in hotrun's cache, not in the project.
+    assert!(!app.path().join("tmp").exists() && !app.path().join("build").exists());
+    edit(&app.path().join("main.go"), "\"v1\"", "\"v2\"");
+    wait_http(port, "v2", &h);
+    // Only Go sources build: a note beside them does not.
+    let from = h.cursor();
+    write(&app.path().join("NOTES.md"), "notes");
+    edit(&app.path().join("main.go"), "\"v2\"", "\"v3\"");
+    let started = h.wait("build_started");
+    assert_eq!(
+        started["files"],
+        serde_json::json!([app.path().join("main.go").to_str().unwrap()]),
+        "{:?}",
+        h.events_since(from)
+    );
+    wait_http(port, "v3", &h);
+    // Plain output says what hotrun chose, and how to change it.
+    let (code, stdout, _) = go(app.path())
+        .env("XDG_CACHE_HOME", cache.path().to_str().unwrap())
+        .args(&["config"])
+        .run();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("go build -o"), "{stdout}");
+    drop(h);
+    let mut plain = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+        .args(["--ui", "plain", "--no-reload"])
+        .env("GOTOOLCHAIN", "local")
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("PORT", free_port().to_string())
+        .current_dir(app.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let said = std::io::BufReader::new(plain.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("Go module"));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(plain.id() as i32, libc::SIGTERM) };
+    plain.wait().unwrap();
+    let said = said.expect("a line saying what hotrun chose");
+    assert!(
+        said.contains("go build -o") && said.contains("build.cmd"),
+        "{said}"
+    );
+}
