@@ -33,7 +33,18 @@ pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
                     }
                     converted.text
                 }
-                None => reference::init_template(),
+                None => {
+                    if std::env::current_dir()?
+                        .join(crate::settings::AIR_FILE)
+                        .is_file()
+                    {
+                        eprintln!(
+                            "hotrun: there is an {} here: `hotrun init --from-air --force` writes its settings instead",
+                            crate::settings::AIR_FILE
+                        );
+                    }
+                    reference::init_template()
+                }
             };
             std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;

@@ -199,11 +199,40 @@ impl Settings {
             }
             None => config::discover(&cwd, cargo_root.as_deref()),
         };
+        // An air project as it is: its `.air.toml`, converted in memory.
+        let config_path = config_path.or_else(|| {
+            let air = cwd.join(AIR_FILE);
+            (cargo_root.is_none() && air.is_file()).then_some(air)
+        });
+        let mut air_note = None;
         let loaded = match &config_path {
+            Some(path) if is_air_file(path) => {
+                let converted = crate::air::convert(path)?;
+                let loaded = config::parse(path, converted.text).with_context(|| {
+                    format!(
+                        "{} converted does not load (please report this)",
+                        path.display()
+                    )
+                })?;
+                let dropped = match converted.unmapped.len() {
+                    0 => String::new(),
+                    n => format!("; {n} of its keys have no counterpart (`hotrun init --from-air` lists them)"),
+                };
+                air_note = Some(format!(
+                    "using {} as hotrun settings (run `hotrun init --from-air` to keep a {}){dropped}",
+                    path.display(),
+                    config::FILE_NAME
+                ));
+                Some(loaded)
+            }
             Some(path) => Some(config::load(path)?),
             None => None,
         };
-        resolve(cli, cwd, cargo_root, loaded)
+        let mut settings = resolve(cli, cwd, cargo_root, loaded)?;
+        if air_note.is_some() {
+            settings.detected = air_note;
+        }
+        Ok(settings)
     }
 }
 
@@ -640,6 +669,16 @@ pub(crate) fn resolve(
         exit_after_builds: cli.exit_after_builds,
         detected,
     })
+}
+
+/// Go's `air` reads this file; hotrun does too, when there is no `.hotrun.toml`.
+pub const AIR_FILE: &str = ".air.toml";
+
+/// An `air` configuration by its name: `.air.toml`, `air.toml`, `*.air.toml`.
+fn is_air_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "air.toml" || n.ends_with(".air.toml"))
 }
 
 /// What hotrun runs, with no config, in a project of a language it knows.

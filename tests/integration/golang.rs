@@ -21,6 +21,16 @@ fn go_app() -> Option<TempDir> {
     Some(fixture("goapp"))
 }
 
+/// hotrun on the Go fixture in `dir` as it is: it serves v1, then v2 after an edit.
+fn runs_and_swaps(dir: &std::path::Path) {
+    let port = free_port();
+    let mut h = go(dir).port(port).start();
+    h.wait("app_ready");
+    wait_http(port, "v1", &h);
+    edit(&dir.join("main.go"), "\"v1\"", "\"v2\"");
+    wait_http(port, "v2", &h);
+}
+
 fn go(dir: &std::path::Path) -> Builder {
     // Never download a toolchain.
     hotrun(dir).env("GOTOOLCHAIN", "local")
@@ -123,12 +133,7 @@ fn init_from_air_converts_airs_example_and_runs_the_go_app() {
         2
     );
 
-    let port = free_port();
-    let mut h = go(app.path()).port(port).start();
-    h.wait("app_ready");
-    wait_http(port, "v1", &h);
-    edit(&app.path().join("main.go"), "\"v1\"", "\"v2\"");
-    wait_http(port, "v2", &h);
+    runs_and_swaps(app.path());
 }
 
 #[test]
@@ -191,4 +196,23 @@ fn a_go_module_runs_with_no_config() {
         said.contains("go build -o") && said.contains("build.cmd"),
         "{said}"
     );
+}
+
+#[test]
+fn an_air_project_runs_as_it_is() {
+    let Some(app) = go_app() else { return };
+    std::fs::remove_file(app.path().join(".hotrun.toml")).unwrap();
+    std::fs::rename(app.path().join("air.toml"), app.path().join(".air.toml")).unwrap();
+    runs_and_swaps(app.path());
+    // `hotrun init` there points at the converter.
+    let (code, _, stderr) = go(app.path()).args(&["init"]).run();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("--from-air"), "{stderr}");
+    std::fs::remove_file(app.path().join(".hotrun.toml")).unwrap();
+    // `-c` names an air file anywhere.
+    std::fs::rename(app.path().join(".air.toml"), app.path().join("air.toml")).unwrap();
+    let port = free_port();
+    let mut h = go(app.path()).port(port).args(&["-c", "air.toml"]).start();
+    h.wait("app_ready");
+    wait_http(port, "v2", &h);
 }
