@@ -175,7 +175,12 @@ impl Converter {
         if let Some(d) = b("delay").and_then(duration) {
             self.watch.push(format!("debounce = {}", quote(&d)));
         }
-        match b("kill_delay").and_then(duration) {
+        // A Go `time.Duration`: a string, or an integer of nanoseconds.
+        let kill_delay = match b("kill_delay") {
+            Some(Value::Integer(ns)) => Some(format!("{}ms", ns / 1_000_000)),
+            other => other.and_then(duration),
+        };
+        match kill_delay {
             Some(d) if crate::settings::parse_duration(&d).is_ok_and(|v| !v.is_zero()) => {
                 self.run.push(format!("stop_timeout = {}", quote(&d)));
             }
@@ -190,12 +195,12 @@ impl Converter {
         // rerun → restart
         if b("rerun").and_then(Value::as_bool) == Some(true) {
             self.run.push("restart = \"always\"".into());
-            if b("rerun_delay").is_some() {
-                self.skip(
-                    "build.rerun_delay",
-                    "hotrun restarts with its own backoff (1 s doubling to 30 s)",
-                );
-            }
+        }
+        if b("rerun_delay").is_some() {
+            self.skip(
+                "build.rerun_delay",
+                "hotrun restarts with its own backoff (1 s doubling to 30 s)",
+            );
         }
 
         // poll / poll_interval
@@ -225,17 +230,31 @@ impl Converter {
                 {
                     self.proxy.push(format!("app = \"127.0.0.1:{app}\""));
                 }
+                if let Some(ms) = p.get("app_start_timeout").and_then(Value::as_integer) {
+                    self.proxy.push(format!("timeout = \"{ms}ms\""));
+                }
             }
+        }
+        if proxy.is_some_and(|p| {
+            p.contains_key("app_start_timeout")
+                && p.get("enabled").and_then(Value::as_bool) != Some(true)
+        }) {
+            self.skip(
+                "proxy.app_start_timeout",
+                "air's proxy is off here; with hotrun's proxy it is `proxy.timeout`",
+            );
         }
 
         // screen, env files
         let screen = air.get("screen").and_then(Value::as_table);
-        if screen
-            .and_then(|s| s.get("clear_on_rebuild"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
-            self.ui.push("clear_on_rebuild = true".into());
+        let flag = |k: &str| screen.and_then(|s| s.get(k)).and_then(Value::as_bool);
+        match (flag("clear_on_rebuild"), flag("keep_scroll")) {
+            (Some(true), Some(true)) => self.skip(
+                "screen.clear_on_rebuild",
+                "with keep_scroll air keeps the scrollback; hotrun's clear_on_rebuild would wipe it",
+            ),
+            (Some(true), _) => self.ui.push("clear_on_rebuild = true".into()),
+            _ => {}
         }
         let env_files = [air.get("env_files"), b("env_files")]
             .into_iter()
@@ -270,7 +289,18 @@ impl Converter {
                 "hotrun picks its own colours (NO_COLOR and --color are honoured)",
             ),
             ("log", "no counterpart"),
-            ("misc", "no counterpart"),
+            (
+                "misc.clean_on_exit",
+                "hotrun keeps its build output (it is in `build.outputs`, never watched)",
+            ),
+            (
+                "build.ignore_dangerous_root_dir",
+                "hotrun has no such check: it watches what the project root holds",
+            ),
+            (
+                "build.windows",
+                "Windows settings: hotrun runs on Linux and macOS",
+            ),
             (
                 "screen.keep_scroll",
                 "hotrun never clears the scrollback unless `ui.clear_on_rebuild`",
@@ -347,10 +377,15 @@ pub fn regex_to_glob(regex: &str) -> Option<String> {
     if literal.is_empty() {
         return None;
     }
+    // `_test\.go` is written for names ending so: a glob that also takes
+    // `x_test.gox` would ignore more than meant.
+    let extension = literal
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()));
     Some(format!(
         "{}{literal}{}",
         if start { "" } else { "*" },
-        if end { "" } else { "*" }
+        if end || extension { "" } else { "*" }
     ))
 }
 
@@ -358,9 +393,54 @@ pub fn regex_to_glob(regex: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn converted(air: &str) -> Converted {
+        Converter::default().run(&toml::from_str(air).unwrap())
+    }
+
+    fn dropped(c: &Converted, key: &str) -> bool {
+        c.unmapped.iter().any(|(k, _)| k == key)
+    }
+
+    #[test]
+    fn every_air_key_is_carried_or_said() {
+        let c = converted(
+            "[build]\ncmd = \"go build -o ./tmp/main .\"\nbin = \"./tmp/main\"\n\
+             exclude_regex = [\"_test\\\\.go\"]\nkill_delay = 500000000\nrerun_delay = 500\n\
+             ignore_dangerous_root_dir = false\n[build.windows]\nbin = \"tmp\\\\main.exe\"\n\
+             [proxy]\nenabled = true\nproxy_port = 8090\napp_port = 8080\napp_start_timeout = 1000\n\
+             [screen]\nclear_on_rebuild = true\nkeep_scroll = true\n[misc]\nclean_on_exit = true\n",
+        );
+        let text = &c.text;
+        // Timeouts carried, with their units.
+        assert!(text.contains("stop_timeout = \"500ms\""), "{text}");
+        assert!(text.contains("timeout = \"1000ms\""), "{text}");
+        // A clean glob for air's usual regex.
+        assert!(text.contains("\"*_test.go\""), "{text}");
+        // keep_scroll wins: the scrollback is not wiped.
+        assert!(!text.contains("clear_on_rebuild = true"), "{text}");
+        for key in [
+            "screen.clear_on_rebuild",
+            "build.rerun_delay",
+            "build.windows",
+            "build.ignore_dangerous_root_dir",
+            "misc.clean_on_exit",
+        ] {
+            assert!(dropped(&c, key), "{key} is not listed: {:?}", c.unmapped);
+            assert!(text.contains(&format!("#   {key}: ")), "{key}: {text}");
+        }
+        assert!(text.ends_with('\n'));
+        crate::config::parse(Path::new(".hotrun.toml"), c.text.clone()).unwrap();
+        // Without keep_scroll, clearing is carried; a Go duration string stays one.
+        let c = converted("[build]\nkill_delay = \"2s\"\n[screen]\nclear_on_rebuild = true\n");
+        assert!(c.text.contains("clear_on_rebuild = true"), "{}", c.text);
+        assert!(c.text.contains("stop_timeout = \"2s\""), "{}", c.text);
+    }
+
     #[test]
     fn simple_regexes_become_globs() {
-        assert_eq!(regex_to_glob("_test.go").as_deref(), Some("*_test.go*"));
+        assert_eq!(regex_to_glob("_test.go").as_deref(), Some("*_test.go"));
+        assert_eq!(regex_to_glob("_test\\.go").as_deref(), Some("*_test.go"));
+        assert_eq!(regex_to_glob("_gen").as_deref(), Some("*_gen*"));
         assert_eq!(regex_to_glob("_test\\.go$").as_deref(), Some("*_test.go"));
         assert_eq!(regex_to_glob("^gen_").as_deref(), Some("gen_*"));
         assert_eq!(regex_to_glob("(foo|bar)\\.go"), None);

@@ -107,6 +107,19 @@ pub fn start(
                     .into_iter()
                     .map(|(k, v)| (k.into(), v.into())),
             ),
+            // A missing one is skipped (as air and most .env loaders do), said once.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> =
+                    std::sync::Mutex::new(Vec::new());
+                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+                if !said.contains(file) {
+                    said.push(file.clone());
+                    let _ = tx.send(Event::Notice(format!(
+                        "env file {} does not exist: the app starts without it",
+                        file.display()
+                    )));
+                }
+            }
             Err(e) => {
                 let _ = tx.send(Event::Notice(format!(
                     "cannot read env file {}: {e}",

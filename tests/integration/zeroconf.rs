@@ -151,3 +151,25 @@ fn plain_and_json_output_say_where_to_go() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
 }
+
+#[test]
+fn a_missing_env_file_is_one_note_not_an_error_at_every_start() {
+    let dir = command_project(
+        "[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\nenv_file = \".env\"\n",
+    );
+    let mut h = hotrun(dir.path()).start();
+    h.wait("app_started");
+    for _ in 0..2 {
+        h.send("restart");
+        h.wait("app_started");
+    }
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+    let notes: Vec<_> = h
+        .events_since(0)
+        .into_iter()
+        .filter(|e| e["event"] == "error")
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0]["message"].to_string().contains("does not exist"));
+}
