@@ -120,6 +120,22 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
             settings.watch.ignore.set.clone(),
             settings.build.outputs.set.clone(),
         ],
+        keep: settings
+            .watch
+            .assets_named
+            .then(|| settings.watch.assets.set.clone()),
+        keep_dirs: if settings.watch.assets_named {
+            settings
+                .watch
+                .assets
+                .patterns
+                .iter()
+                .map(|p| literal_dir(&root, p))
+                .filter(|d| *d != root)
+                .collect()
+        } else {
+            Vec::new()
+        },
         poll: settings.watch.poll,
     };
     // Without a config file, one created where discovery looks first is picked up too.
@@ -152,6 +168,24 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         classifier,
         cli,
     })
+}
+
+/// The directory a glob's literal start names (`static/gen/*.css` → `root/static/gen`;
+/// `*.css` → `root`).
+fn literal_dir(root: &std::path::Path, pattern: &str) -> PathBuf {
+    let mut dir = root.to_path_buf();
+    let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if part.is_empty()
+            || part.contains(['*', '?', '[', '{'])
+            || (last && !pattern.ends_with('/'))
+        {
+            break;
+        }
+        dir.push(part);
+    }
+    dir
 }
 
 /// A package, bin or example named in the config file that Cargo does not know: point

@@ -150,6 +150,9 @@ pub struct WatchSettings {
     pub ignore: Globs,
     pub include: Option<Globs>,
     pub assets: Globs,
+    /// `watch.assets` was written by the user (not the defaults): its files are watched
+    /// even where `.gitignore` ignores them.
+    pub assets_named: bool,
     pub restart: Globs,
     pub rebuild: Globs,
     pub debounce: Duration,
@@ -581,6 +584,7 @@ pub(crate) fn resolve(
         ignore,
         include,
         assets,
+        assets_named: w.assets.is_some(),
         restart,
         rebuild,
         debounce,

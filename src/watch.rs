@@ -90,6 +90,11 @@ pub struct WatchSpec {
     pub ignore_dirs: Vec<PathBuf>,
     /// `watch.ignore` and `build.outputs`, relative to `root`.
     pub ignore_globs: Vec<GlobSet>,
+    /// Files the user named (their own `watch.assets`), relative to `root`: watched
+    /// even where `.gitignore` ignores them (generated stylesheets)…
+    pub keep: Option<GlobSet>,
+    /// …and the directories they are in.
+    pub keep_dirs: Vec<PathBuf>,
     pub poll: Option<Duration>,
 }
 
@@ -957,6 +962,8 @@ struct Filter {
     /// (`.ignore`, `.gitignore`, `.git/info/exclude`).
     matchers: HashMap<PathBuf, Vec<Gitignore>>,
     global: Option<Gitignore>,
+    keep: Option<GlobSet>,
+    keep_dirs: Vec<PathBuf>,
 }
 
 impl Filter {
@@ -977,6 +984,8 @@ impl Filter {
             } else {
                 Some(global)
             },
+            keep: spec.keep.clone(),
+            keep_dirs: spec.keep_dirs.clone(),
         })
     }
 
@@ -1038,6 +1047,17 @@ impl Filter {
         if let Ok(rel) = path.strip_prefix(&self.root) {
             if self.globs.iter().any(|g| g.is_match(rel)) {
                 return true;
+            }
+            // Named by the user: watched whatever `.gitignore` says.
+            let kept = if is_dir {
+                self.keep_dirs
+                    .iter()
+                    .any(|k| k.starts_with(path) || path.starts_with(k))
+            } else {
+                self.keep.as_ref().is_some_and(|k| k.is_match(rel))
+            };
+            if kept {
+                return false;
             }
         }
         for dir in path.ancestors().skip(1) {
@@ -1118,6 +1138,8 @@ mod tests {
             root: root.to_path_buf(),
             ignore_dirs: vec![root.join("target")],
             ignore_globs: Vec::new(),
+            keep: None,
+            keep_dirs: Vec::new(),
             poll: None,
         }
     }

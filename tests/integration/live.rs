@@ -304,3 +304,33 @@ fn the_client_starts_once_and_a_build_that_changes_nothing_only_clears() {
     assert_eq!(page.loads(), 1);
     assert_eq!(overlay_text(&mut page), None);
 }
+
+#[test]
+fn a_gitignored_generated_stylesheet_named_in_the_assets_swaps() {
+    let Some(chrome) = Chrome::launch() else {
+        return;
+    };
+    // Tailwind's way: the stylesheet is written by a generator, and gitignored.
+    let dir = fixture("site");
+    write(&dir.path().join(".gitignore"), "/static/site.css\n");
+    let (mut h, port) = behind_proxy(dir.path());
+    let mut page = chrome.open(&format!("http://127.0.0.1:{port}/"));
+    connected(&mut page);
+    let background = "getComputedStyle(document.body).backgroundColor";
+    assert_eq!(page.eval(background), json!("rgb(255, 255, 255)"));
+    // The generator writes it anew (temp file, then rename), as build tools do.
+    let css = dir.path().join("static/site.css");
+    let text = std::fs::read_to_string(&css)
+        .unwrap()
+        .replace("rgb(255, 255, 255)", "rgb(10, 20, 30)");
+    let temp = dir.path().join("static/.site.css.tmp");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, &css).unwrap();
+    page.wait_for(
+        "the generated stylesheet's new background",
+        &format!("{background} === 'rgb(10, 20, 30)'"),
+        T,
+    );
+    assert_eq!(page.loads(), 1, "swapped in place, not reloaded");
+    h.wait_for("reload_sent", |e| e["kind"] == "css");
+}
