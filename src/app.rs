@@ -334,6 +334,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         listen_addrs,
         proxy_app,
         found_said: Default::default(),
+        direct_url: Default::default(),
         _listeners: listeners,
         app_env,
         probe,
@@ -401,6 +402,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
             Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
                 crate::lines::taken(line);
             }
+            Event::AppStarted { gen, .. } => effects.find_direct(*gen),
             _ => {}
         }
         // A file or the app changed: what browsers hold is asked for anew, before any
@@ -619,6 +621,8 @@ async fn sleep_until(deadline: Option<Instant>) {
 const FIND_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 /// …and then this often.
 const FIND_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// An app hotrun gave no address is looked for this long after it starts.
+const DIRECT_FIND_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Finds where a starting app listens when it does not answer where hotrun told it
 /// to: its process tree's listening sockets, from `/proc` (see `serve::listening_under`).
@@ -731,6 +735,8 @@ struct Effects {
     proxy_app: Option<std::net::SocketAddr>,
     /// Where the app really listens was said (once per run).
     found_said: Arc<std::sync::atomic::AtomicBool>,
+    /// The URL last shown for an app given no address.
+    direct_url: Arc<std::sync::Mutex<Option<String>>>,
     /// Environment the app needs to find its address (`PORT` behind the proxy).
     app_env: Vec<(String, String)>,
     probe: Option<Probe>,
@@ -809,6 +815,50 @@ impl Effects {
                 if !reaped.load(std::sync::atomic::Ordering::SeqCst) {
                     f.nowhere(&tx);
                 }
+            }
+        });
+    }
+
+    /// An app hotrun gave no address (no proxy, no `run.listen`, no `run.ready`): find
+    /// where it listens once it starts, to show the URL (once per address).
+    fn find_direct(&self, gen: u64) {
+        let direct = self.proxy.is_none()
+            && self.listen_addrs.is_empty()
+            && self.settings.run.ready.is_none();
+        let Some(handle) = self.apps.get(&gen).filter(|_| direct) else {
+            return;
+        };
+        let (helper, reaped) = (handle.pid(), handle.reaped.clone());
+        let (tx, shown) = (self.tx.clone(), self.direct_url.clone());
+        tokio::spawn(async move {
+            let until = tokio::time::Instant::now() + DIRECT_FIND_FOR;
+            while !reaped.load(std::sync::atomic::Ordering::SeqCst)
+                && tokio::time::Instant::now() < until
+            {
+                let found = crate::serve::listening_under(helper);
+                if let Some(addr) = found
+                    .iter()
+                    .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+                {
+                    let host = if addr.ip().is_unspecified() {
+                        "127.0.0.1".to_string()
+                    } else {
+                        addr.ip().to_string()
+                    };
+                    let url = match addr {
+                        std::net::SocketAddr::V6(_) if !addr.ip().is_unspecified() => {
+                            format!("http://[{host}]:{}", addr.port())
+                        }
+                        _ => format!("http://{host}:{}", addr.port()),
+                    };
+                    let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+                    if shown.as_deref() != Some(url.as_str()) {
+                        *shown = Some(url.clone());
+                        let _ = tx.send(Event::AppFound { url });
+                    }
+                    return;
+                }
+                tokio::time::sleep(FIND_EVERY).await;
             }
         });
     }

@@ -53,6 +53,8 @@ pub enum Event {
         status: ExitStatus,
         output: Vec<String>,
     },
+    /// An app hotrun gave no address to was found listening here (a URL to show).
+    AppFound { url: String },
     /// A user command: a key, a json stdin word, or a signal.
     Command(Command),
     /// A key or terminal change for the panel.

@@ -414,6 +414,9 @@ impl State {
                 status,
                 output,
             } => self.on_app_exited(gen, status, output, now, &mut fx),
+            Event::AppFound { url } => fx.push(Effect::Report(Report::Urls {
+                urls: vec![("app", url)],
+            })),
             Event::Command(command) => self.on_command(command, now, &mut fx),
             Event::Ui(action) => fx.push(Effect::Ui(action)),
             Event::ConfigApplied { rebuild, restart } => {

@@ -173,3 +173,28 @@ fn a_missing_env_file_is_one_note_not_an_error_at_every_start() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0]["message"].to_string().contains("does not exist"));
 }
+
+#[test]
+fn an_app_given_no_address_has_its_url_shown() {
+    let app_port = free_port();
+    let dir = fixed_port_app(app_port);
+    let mut h = hotrun(dir.path()).start();
+    let urls = h.wait("urls");
+    assert_eq!(
+        urls["app"],
+        format!("http://127.0.0.1:{app_port}"),
+        "{urls}"
+    );
+    wait_body(app_port, "fixed port", &h);
+    // A restart on the same port says nothing new.
+    h.send("restart");
+    h.wait("app_started");
+    h.send("quit");
+    assert_eq!(h.wait_exit(), 0);
+    let said = h
+        .events_since(0)
+        .into_iter()
+        .filter(|e| e["event"] == "urls")
+        .count();
+    assert_eq!(said, 1);
+}
