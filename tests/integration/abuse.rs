@@ -224,10 +224,7 @@ fn tabs_that_stop_reading_keep_memory_bounded() {
         "i=0; while [ $i -lt 200 ]; do i=$((i+1)); printf 'main.go:%d:1: error: ' $i; head -c 10000 /dev/zero | tr '\\0' e; echo; done; exit 1\n",
     );
     let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
+    let mut h = hotrun(dir.path()).reload().proxy(port).start();
     h.wait("build_finished");
     let tabs: Vec<_> = (0..20).map(|_| stalled_tab(port)).collect();
     let mut live = crate::reload::connect(port);
@@ -254,10 +251,7 @@ fn half_sent_heads_and_idle_connections_time_out_but_websockets_stay() {
     use std::io::{Read, Write};
     let dir = command_project("[build]\ncmd = \"true\"\n[run]\ncmd = \"sleep 1000\"\n");
     let port = free_port();
-    let mut h = hotrun(dir.path())
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
+    let mut h = hotrun(dir.path()).reload().proxy(port).start();
     h.wait("app_started");
     let mut ws = crate::reload::connect(port);
     crate::reload::next(&mut ws, "hello");

@@ -190,6 +190,10 @@ impl Builder {
     pub fn port(self, port: u16) -> Builder {
         self.env("PORT", &port.to_string())
     }
+    /// hotrun's proxy on `port` (`--proxy`).
+    pub fn proxy(self, port: u16) -> Builder {
+        self.args(&["--proxy", &port.to_string()])
+    }
 
     /// Browser reload is off (`--no-reload`) unless a test asks for it: without the
     /// proxy every hotrun would serve it on the same default port.
@@ -495,10 +499,7 @@ pub fn pid_from_output(hotrun: &mut Hotrun, prefix: &str) -> u32 {
 /// ready; the proxy's port.
 pub fn behind_proxy(dir: &Path) -> (Hotrun, u16) {
     let port = free_port();
-    let mut h = hotrun(dir)
-        .reload()
-        .args(&["--proxy", &port.to_string()])
-        .start();
+    let mut h = hotrun(dir).reload().proxy(port).start();
     h.wait("app_ready");
     (h, port)
 }

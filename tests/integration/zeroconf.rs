@@ -21,6 +21,14 @@ fn wait_body(port: u16, body: &str, h: &Hotrun) {
     }
 }
 
+/// The next `error` line of hotrun's that contains `words`.
+fn said(h: &mut Hotrun, words: &str) -> String {
+    let event = h.wait_for("error", |e| {
+        e["message"].as_str().is_some_and(|m| m.contains(words))
+    });
+    event["message"].as_str().unwrap().to_string()
+}
+
 /// A Python file server on `port`, whatever `PORT` says.
 fn fixed_port_app(port: u16) -> TempDir {
     let dir = command_project(&format!(
@@ -36,18 +44,11 @@ fn an_app_on_its_own_port_is_found_behind_the_proxy() {
     let dir = fixed_port_app(app_port);
     let proxy = free_port();
     let started = Instant::now();
-    let mut h = hotrun(dir.path())
-        .args(&["--proxy", &proxy.to_string()])
-        .start();
-    let found = h.wait_for("error", |e| {
-        e["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("listens on"))
-    });
-    let message = found["message"].as_str().unwrap();
+    let mut h = hotrun(dir.path()).proxy(proxy).start();
+    let message = said(&mut h, "listens on");
     assert!(
         message.contains(&format!("127.0.0.1:{app_port}")) && message.contains("PORT"),
-        "{found}"
+        "{message}"
     );
     wait_body(proxy, "fixed port", &h);
     assert!(
@@ -70,17 +71,10 @@ fn listen_mode_on_an_app_that_binds_its_own_port_says_so() {
     let mut h = hotrun(dir.path())
         .args(&["--listen", &listen.to_string()])
         .start();
-    let found = h.wait_for("error", |e| {
-        e["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("listens on"))
-    });
+    let message = said(&mut h, "listens on");
     assert!(
-        found["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("127.0.0.1:{app_port} itself")),
-        "{found}"
+        message.contains(&format!("127.0.0.1:{app_port} itself")),
+        "{message}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -92,15 +86,9 @@ fn an_app_that_listens_nowhere_is_said_at_the_readiness_timeout() {
     );
     let proxy = free_port();
     let started = Instant::now();
-    let mut h = hotrun(dir.path())
-        .args(&["--proxy", &proxy.to_string()])
-        .start();
-    let said = h.wait_for("error", |e| {
-        e["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("listens nowhere"))
-    });
-    assert!(said["message"].as_str().unwrap().contains("PORT"), "{said}");
+    let mut h = hotrun(dir.path()).proxy(proxy).start();
+    let message = said(&mut h, "listens nowhere");
+    assert!(message.contains("PORT"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
