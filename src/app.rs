@@ -654,9 +654,8 @@ impl Finder {
         }
     }
 
-    /// Look where the app listens; behind the proxy, send requests there.
-    fn look(&mut self, helper: u32, tx: &UnboundedSender<Event>) {
-        let found = crate::serve::listening_under(helper);
+    /// The app listens on `found`; behind the proxy, send requests there.
+    fn look(&mut self, found: &[std::net::SocketAddr], tx: &UnboundedSender<Event>) {
         if let (Some(target), true) = (&self.target, found.contains(&self.given)) {
             // It listens on $PORT (and maybe elsewhere too: a metrics port). In listen
             // mode the passed socket is in its tree anyway, taken or not.
@@ -803,7 +802,7 @@ impl Effects {
                 if start.elapsed() >= FIND_AFTER && looked.elapsed() >= FIND_EVERY {
                     looked = tokio::time::Instant::now();
                     if let Some(f) = &mut finder {
-                        f.look(helper, &tx);
+                        f.look(&crate::serve::listening(helper).await, &tx);
                     }
                 }
                 tokio::time::sleep(pause).await;
@@ -832,10 +831,12 @@ impl Effects {
         let (tx, shown) = (self.tx.clone(), self.direct_url.clone());
         tokio::spawn(async move {
             let until = tokio::time::Instant::now() + DIRECT_FIND_FOR;
+            // An app that never listens (a worker) is looked for less and less often.
+            let mut pause = FIND_EVERY;
             while !reaped.load(std::sync::atomic::Ordering::SeqCst)
                 && tokio::time::Instant::now() < until
             {
-                let found = crate::serve::listening_under(helper);
+                let found = crate::serve::listening(helper).await;
                 if let Some(addr) = found
                     .iter()
                     .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())
@@ -858,7 +859,8 @@ impl Effects {
                     }
                     return;
                 }
-                tokio::time::sleep(FIND_EVERY).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
             }
         });
     }

@@ -207,6 +207,13 @@ mod tests {
     }
 }
 
+/// [`listening_under`] off the loop's thread (it reads `/proc` for every process).
+pub async fn listening(root: u32) -> Vec<SocketAddr> {
+    tokio::task::spawn_blocking(move || listening_under(root))
+        .await
+        .unwrap_or_default()
+}
+
 /// The TCP addresses processes under `root` (not `root` itself: the helper) listen on,
 /// from `/proc`: each process's socket inodes matched in `/proc/net/tcp` and `tcp6`.
 /// Linux only, no privileges needed; sorted, without duplicates.
