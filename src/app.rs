@@ -656,7 +656,11 @@ impl Finder {
 
     /// The app listens on `found`; behind the proxy, send requests there.
     fn look(&mut self, found: &[std::net::SocketAddr], tx: &UnboundedSender<Event>) {
-        if let (Some(target), true) = (&self.target, found.contains(&self.given)) {
+        // On $PORT, be it on loopback or on every address.
+        let on_given = found.iter().any(|a| {
+            a.port() == self.given.port() && crate::serve::reachable(*a).ip().is_loopback()
+        });
+        if let (Some(target), true) = (&self.target, on_given) {
             // It listens on $PORT (and maybe elsewhere too: a metrics port). In listen
             // mode the passed socket is in its tree anyway, taken or not.
             *target.lock().unwrap_or_else(|e| e.into_inner()) = self.given;
@@ -682,15 +686,7 @@ impl Finder {
         };
         match &self.target {
             Some(target) => {
-                let reach = match first.ip() {
-                    std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
-                        std::net::SocketAddr::from(([127, 0, 0, 1], first.port()))
-                    }
-                    std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
-                        std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, first.port()))
-                    }
-                    _ => first,
-                };
+                let reach = crate::serve::reachable(first);
                 *target.lock().unwrap_or_else(|e| e.into_inner()) = reach;
                 self.say(
                     tx,
@@ -841,17 +837,7 @@ impl Effects {
                     .iter()
                     .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())
                 {
-                    let host = if addr.ip().is_unspecified() {
-                        "127.0.0.1".to_string()
-                    } else {
-                        addr.ip().to_string()
-                    };
-                    let url = match addr {
-                        std::net::SocketAddr::V6(_) if !addr.ip().is_unspecified() => {
-                            format!("http://[{host}]:{}", addr.port())
-                        }
-                        _ => format!("http://{host}:{}", addr.port()),
-                    };
+                    let url = format!("http://{}", crate::serve::reachable(*addr));
                     let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
                     if shown.as_deref() != Some(url.as_str()) {
                         *shown = Some(url.clone());

@@ -96,7 +96,17 @@ where
             let _ = stream.set_nodelay(true);
             let handle = handle.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(req));
+                // Every server checks request targets the same way, before its handler.
+                let service = hyper::service::service_fn(move |mut req| {
+                    let refused = reload::normalize_target(&mut req).err();
+                    let answer = refused.is_none().then(|| handle(req));
+                    async move {
+                        match (answer, refused) {
+                            (Some(answer), _) => answer.await,
+                            (None, why) => Ok(reload::bad_request(why.unwrap_or_default())),
+                        }
+                    }
+                });
                 // The slot goes with the stream, into an upgraded connection too.
                 let stream = Counted {
                     stream,
@@ -290,9 +300,6 @@ async fn handle(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
-    if let Err(why) = reload::normalize_target(&mut req) {
-        return Ok(reload::bad_request(why));
-    }
     if let Some((hub, guard)) = &shared.reload {
         if req.uri().path().starts_with(reload::PREFIX) {
             return Ok(reload::respond(req, hub, guard));

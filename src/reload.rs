@@ -516,11 +516,8 @@ pub fn serve(
     guard: Guard,
     notices: UnboundedSender<crate::event::Event>,
 ) -> Result<()> {
-    crate::proxy::serve_http(listener, "reload.listen", notices, move |mut req| {
-        let response = match normalize_target(&mut req) {
-            Ok(()) => respond(req, &hub, &guard),
-            Err(why) => bad_request(why),
-        };
+    crate::proxy::serve_http(listener, "reload.listen", notices, move |req| {
+        let response = respond(req, &hub, &guard);
         async move { Ok(response) }
     })
     .context("cannot serve browser reload")

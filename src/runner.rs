@@ -213,7 +213,7 @@ pub fn start(
                     Some(Status::Failed(message)) => {
                         let line = format!("hotrun: {message}");
                         last.push(&line);
-                        let _ = tx.send(Event::AppOutput { stream: Stream::AppStderr, line });
+                        pass(&tx, &mut throttle, Stream::AppStderr, line);
                     }
                     Some(Status::Exited(s)) => {
                         exit = Some(s);
@@ -231,7 +231,11 @@ pub fn start(
                             let line = format!(
                                 "hotrun: the app's helper (hotrun {}, pid {helper_pid}) was killed; the app was stopped with it{}",
                                 supervisor::MODE,
-                                if killed > 0 { format!(" ({killed} leftover process{} killed)", if killed == 1 { "" } else { "es" }) } else { String::new() }
+                                match killed {
+                                    0 => String::new(),
+                                    1 => " (1 leftover process killed)".to_string(),
+                                    n => format!(" ({n} leftover processes killed)"),
+                                }
                             );
                             last.push(&line);
                             let _ = tx.send(Event::Notice(line));

@@ -207,6 +207,20 @@ mod tests {
     }
 }
 
+/// Where to connect to reach a socket listening on `addr`: a wildcard is reached
+/// through loopback of its family.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
 /// [`listening_under`] off the loop's thread (it reads `/proc` for every process).
 pub async fn listening(root: u32) -> Vec<SocketAddr> {
     tokio::task::spawn_blocking(move || listening_under(root))
@@ -263,7 +277,8 @@ pub fn listening_under(root: u32) -> Vec<SocketAddr> {
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6), as `/proc/net/tcp*`
-/// writes them: each 32-bit word of the address in host (little-endian) order.
+/// writes them: each 32-bit word of the address printed as a number in the host's byte
+/// order.
 fn parse_proc_address(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
@@ -273,7 +288,7 @@ fn parse_proc_address(text: &str) -> Option<SocketAddr> {
     let mut bytes = Vec::with_capacity(16);
     for i in 0..ip.len() / 8 {
         let word = u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).ok()?;
-        bytes.extend_from_slice(&word.to_le_bytes());
+        bytes.extend_from_slice(&word.to_ne_bytes());
     }
     let ip: std::net::IpAddr = match bytes.len() {
         4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).into(),

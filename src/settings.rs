@@ -485,6 +485,7 @@ pub(crate) fn resolve(
             _ => anyhow!("--poll: {message}"),
         });
     }
+    let proxy_timeout = proxy_timeout_value(file, &fc.proxy)?;
     // Values past these are mistakes (`debounce = "1h"` would mean no builds at all).
     let longest = [
         (
@@ -519,7 +520,7 @@ pub(crate) fn resolve(
             "proxy.timeout",
             None,
             fc.proxy.timeout.as_ref().map(|d| d.span()),
-            Some(proxy_timeout_value(file, &fc.proxy)?),
+            Some(proxy_timeout),
             MAX_WAIT,
         ),
     ];
@@ -606,7 +607,6 @@ pub(crate) fn resolve(
         }
         (None, None) => None,
     };
-    let proxy_timeout = proxy_timeout_value(file, p)?;
     if proxy_app.is_some() && proxy_listen.is_none() {
         let span = p.app.as_ref().map(|a| a.span()).unwrap_or(0..0);
         return Err(file.error_at(

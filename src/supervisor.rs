@@ -219,16 +219,8 @@ fn marked(needle: &[u8]) -> Vec<i32> {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle))
         })
-        .filter(|pid| {
-            // A zombie is dead already (its parent reaps it).
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, r)| r.trim_start().starts_with('Z'))
-                })
-                == Some(false)
-        })
+        // A zombie is dead already (its parent reaps it).
+        .filter(|pid| state_of(*pid).is_some_and(|state| state != 'Z'))
         .collect()
 }
 
@@ -525,12 +517,21 @@ fn children_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The fields of /proc/PID/stat after the command name (which may hold spaces and
+/// parentheses: they start after the last ')'): state, parent pid, …
+fn stat_fields(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.get(stat.rfind(')')? + 2..)?.to_string())
+}
+
 /// The parent pid of `pid`, from /proc/PID/stat.
 pub fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(1)?.parse().ok()
+    stat_fields(pid)?.split(' ').nth(1)?.parse().ok()
+}
+
+/// The state letter of `pid` (`R`, `S`, `Z`…), from /proc/PID/stat.
+fn state_of(pid: i32) -> Option<char> {
+    stat_fields(pid)?.chars().next()
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ impl Printer {
         let Some(term) = self.terminal.as_mut() else {
             return;
         };
+        // A reader this far behind gets the next redraw instead (the panel is small).
+        if !out::fits(PANEL_BYTES, false) {
+            return;
+        }
         let r = panel::render(state, &self.info, term.width(), now);
         let widths = r.lines.iter().map(|l| terminal::display_width(l)).collect();
         let mut lines = r.lines;
@@ -398,6 +402,10 @@ impl Printer {
             format!("{time} {name} {text}")
         };
         if let Some(term) = self.terminal.as_mut() {
+            // Asked before the panel is erased: a line dropped leaves the screen as is.
+            if !out::fits(line.len() + PANEL_BYTES, droppable) {
+                return Ok(());
+            }
             return term.print_line(&line);
         }
         let mut line = line.into_bytes();
@@ -434,6 +442,9 @@ fn with_paths(mut fields: Value, name: &str, paths: &[std::path::PathBuf]) -> Va
     }
     fields
 }
+
+/// About what erasing and drawing the panel takes, in bytes.
+const PANEL_BYTES: usize = 1024;
 
 /// At most this many paths in one JSON event.
 pub const JSON_PATHS_MAX: usize = 1000;

@@ -3,7 +3,8 @@
 //! terminal) and an exit is never held up by output nobody reads.
 //!
 //! Lines of build and app output are dropped when the queue holds [`SOFT_MAX`] bytes;
-//! anything else (hotrun's own events, the panel) only past [`HARD_MAX`]. What was
+//! anything else (hotrun's own events, the panel's lines) only past [`HARD_MAX`]; a
+//! panel redraw that does not fit is skipped (the next one draws it all). What was
 //! dropped is counted, and the printer says so once there is room again.
 
 use std::collections::VecDeque;
@@ -61,13 +62,27 @@ fn lock() -> std::sync::MutexGuard<'static, Queue> {
 /// Queue `bytes` for stdout. A `droppable` line (build or app output) is dropped when
 /// the queue is past [`SOFT_MAX`], anything past [`HARD_MAX`]; false when dropped.
 pub fn push(bytes: Vec<u8>, droppable: bool) -> bool {
+    fits(bytes.len(), droppable) && push_whole(bytes)
+}
+
+/// Whether `len` more bytes would be taken now (see [`push`]); when not, one dropped
+/// line is counted. The panel asks before it touches the screen's state, then pushes
+/// with [`push_whole`]: its erase-and-redraw is never cut in half.
+pub fn fits(len: usize, droppable: bool) -> bool {
+    let mut queue = lock();
+    let max = if droppable { SOFT_MAX } else { HARD_MAX };
+    let fits = queue.bytes == 0 || queue.bytes + len <= max;
+    if !fits && !queue.lost {
+        queue.dropped += 1;
+    }
+    fits
+}
+
+/// Queue `bytes` whatever the bounds (after [`fits`] said yes); false when the reader
+/// is gone.
+pub fn push_whole(bytes: Vec<u8>) -> bool {
     let mut queue = lock();
     if queue.lost {
-        return false;
-    }
-    let max = if droppable { SOFT_MAX } else { HARD_MAX };
-    if queue.bytes + bytes.len() > max && queue.bytes > 0 {
-        queue.dropped += 1;
         return false;
     }
     queue.bytes += bytes.len();

@@ -37,9 +37,10 @@ impl Terminal {
         Ok(term)
     }
 
-    /// Queue what was written since the last call.
+    /// Queue what was written since the last call, whole (callers asked
+    /// `out::fits` first where it matters).
     fn send(&mut self) -> io::Result<()> {
-        if super::out::push(std::mem::take(&mut self.out), false) || !super::out::lost() {
+        if super::out::push_whole(std::mem::take(&mut self.out)) {
             Ok(())
         } else {
             Err(io::Error::from(io::ErrorKind::BrokenPipe))
@@ -123,7 +124,7 @@ fn restore_now() {
         let _ = out.queue(cursor::Show);
     }
     if !out.is_empty() {
-        super::out::push(out, false);
+        super::out::push_whole(out);
     }
 }
 
