@@ -14,14 +14,14 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::TestCaseError;
 
-use crate::builder::locations;
-use crate::cargo::{is_cargo_status, parse_dep_info, MessageCollector, RunTarget};
-use crate::cli::Cli;
-use crate::config;
-use crate::inject::{inject_all, script_tag, Injector};
-use crate::reference::{KEYS, SECTIONS};
-use crate::settings;
-use crate::ui::strip_ansi;
+use crate::build::cargo::{is_cargo_status, parse_dep_info, MessageCollector, RunTarget};
+use crate::build::locations;
+use crate::config::cli::Cli;
+use crate::config::file as config;
+use crate::config::reference::{KEYS, SECTIONS};
+use crate::config::settings;
+use crate::text::strip_ansi;
+use crate::web::inject::{inject_all, script_tag, Injector};
 
 /// `cases` cases, unless `PROPTEST_CASES` asks for more (or fewer). Failures are not
 /// saved to files: each one becomes a plain regression test.
@@ -997,8 +997,8 @@ fn file_name() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn printers() -> Vec<crate::ui::Printer> {
-    use crate::cli::{ColorChoice, UiMode};
-    use crate::settings::{Ui, UiSettings};
+    use crate::config::cli::{ColorChoice, UiMode};
+    use crate::config::settings::{Ui, UiSettings};
     let mut printers = Vec::new();
     for mode in [Ui::Json, Ui::Plain] {
         for color in [false, true] {
@@ -1029,7 +1029,7 @@ proptest! {
         inside in any::<bool>(),
     ) {
         use std::os::unix::ffi::{OsStrExt, OsStringExt};
-        use crate::event::{Browser, ChangeKind, Report};
+        use crate::core::event::{Browser, ChangeKind, Report};
         let base = if inside { "/w/site/static" } else { "/elsewhere" };
         let paths: Vec<std::path::PathBuf> = names
             .iter()
@@ -1066,7 +1066,7 @@ proptest! {
                 let _ = printer.plain(report);
             }
         }
-        let hub = crate::reload::Hub::new(Path::new("/w/site"));
+        let hub = crate::web::hub::Hub::new(Path::new("/w/site"));
         let (_hello, mut messages) = hub.join().unwrap();
         for message in [
             Browser::Building { files: paths.clone() },

@@ -10,8 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::event::{ChangeKind, Report, Stream};
-use crate::settings::{format_duration, Ui, UiSettings};
+use crate::config::settings::{Ui, UiSettings};
+use crate::core::event::{ChangeKind, Report, Stream};
+use crate::text::{format_duration, strip_ansi};
 
 pub struct Printer {
     settings: UiSettings,
@@ -56,7 +57,7 @@ impl Printer {
     }
 
     /// Redraw the panel for `state` (panel mode only).
-    pub fn draw_panel(&mut self, state: &crate::state::State, now: std::time::Instant) {
+    pub fn draw_panel(&mut self, state: &crate::core::state::State, now: std::time::Instant) {
         if self.lost {
             return;
         }
@@ -506,42 +507,6 @@ pub fn keep_colours(text: &str) -> String {
     }
     if coloured {
         out.push_str("\x1b[0m");
-    }
-    out
-}
-
-/// Remove ANSI escape sequences (colours, cursor moves) from a line.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                // CSI: parameters, then one final byte in @..~
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                // OSC: up to BEL or ST
-                while let Some(c) = chars.next() {
-                    if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
-                        chars.next_if_eq(&'\\');
-                        break;
-                    }
-                }
-            }
-            _ => {
-                chars.next();
-            }
-        }
     }
     out
 }

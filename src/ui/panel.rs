@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::event::ExitStatus;
-use crate::settings::format_duration;
-use crate::state::{App, Build, LastBuild, State};
+use crate::core::event::ExitStatus;
+use crate::core::state::{App, Build, LastBuild, State};
+use crate::text::format_duration;
 
 /// What the panel shows besides the state: addresses to open, the project root (to
 /// shorten paths).
@@ -88,7 +88,7 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
     // addresses stay in view, and without colours or control characters.
     if let (App::Exited { why: Some(why), .. }, Build::Idle) = (&state.app, &state.build) {
         if !state.paused && !matches!(state.last, LastBuild::Failed { .. }) {
-            let words: String = crate::ui::strip_ansi(why)
+            let words: String = crate::text::strip_ansi(why)
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .take(300)
@@ -205,9 +205,9 @@ fn fit(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{Classifier, Inputs};
-    use crate::event::{BuildOutcome, Diagnostic, Event, Executable};
-    use crate::state::{OnBusy, Options, RestartPolicy};
+    use crate::core::classify::{Classifier, Inputs};
+    use crate::core::event::{BuildOutcome, Diagnostic, Event, Executable};
+    use crate::core::state::{OnBusy, Options, RestartPolicy};
 
     fn state() -> State {
         let options = Options {
@@ -334,7 +334,7 @@ mod tests {
     fn a_failed_build_at_40_columns_is_compact() {
         let t0 = Instant::now();
         let mut st = running(t0);
-        st.update(Event::Command(crate::event::Command::Rebuild), t0);
+        st.update(Event::Command(crate::core::event::Command::Rebuild), t0);
         st.update(
             Event::BuildFinished {
                 id: 2,
@@ -397,7 +397,7 @@ mod tests {
             "{:?}",
             r.lines
         );
-        st.update(Event::Command(crate::event::Command::TogglePause), t0);
+        st.update(Event::Command(crate::core::event::Command::TogglePause), t0);
         let r = render(&st, &info(), 80, t0);
         assert_eq!((r.state.as_str(), r.tone), ("paused", Tone::Quiet));
         assert!(r.lines.last().unwrap().contains("p resume"));

@@ -147,8 +147,8 @@ pub fn display_width(text: &str) -> usize {
 }
 
 /// Read keys and resizes on a thread of its own and turn them into events.
-pub fn read_keys(tx: tokio::sync::mpsc::UnboundedSender<crate::event::Event>) {
-    use crate::event::{Command, Event, UiAction};
+pub fn read_keys(tx: tokio::sync::mpsc::UnboundedSender<crate::core::event::Event>) {
+    use crate::core::event::{Command, Event, UiAction};
     use crossterm::event::{read, Event as Term, KeyCode, KeyEventKind, KeyModifiers};
     let _ = std::thread::Builder::new()
         .name("hotrun-keys".into())

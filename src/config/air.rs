@@ -21,7 +21,7 @@ pub fn convert(air_path: &Path) -> Result<Converted> {
         let position = e
             .span()
             .map(|s| {
-                let (l, c) = crate::config::line_column(&text, s.start);
+                let (l, c) = crate::config::file::line_column(&text, s.start);
                 format!(":{l}:{c}")
             })
             .unwrap_or_default();
@@ -73,7 +73,7 @@ fn duration(v: &Value) -> Option<String> {
         Value::Integer(ms) => Some(format!("{ms}ms")),
         Value::String(s) => {
             let s = s.trim();
-            crate::settings::parse_duration(s)
+            crate::config::settings::parse_duration(s)
                 .ok()
                 .map(|_| s.to_string())
         }
@@ -181,7 +181,7 @@ impl Converter {
             other => other.and_then(duration),
         };
         match kill_delay {
-            Some(d) if crate::settings::parse_duration(&d).is_ok_and(|v| !v.is_zero()) => {
+            Some(d) if crate::config::settings::parse_duration(&d).is_ok_and(|v| !v.is_zero()) => {
                 self.run.push(format!("stop_timeout = {}", quote(&d)));
             }
             _ => self.run.push(
@@ -429,7 +429,7 @@ mod tests {
             assert!(text.contains(&format!("#   {key}: ")), "{key}: {text}");
         }
         assert!(text.ends_with('\n'));
-        crate::config::parse(Path::new(".hotrun.toml"), c.text.clone()).unwrap();
+        crate::config::file::parse(Path::new(".hotrun.toml"), c.text.clone()).unwrap();
         // Without keep_scroll, clearing is carried; a Go duration string stays one.
         let c = converted("[build]\nkill_delay = \"2s\"\n[screen]\nclear_on_rebuild = true\n");
         assert!(c.text.contains("clear_on_rebuild = true"), "{}", c.text);

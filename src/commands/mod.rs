@@ -5,10 +5,10 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Subcommand};
-use crate::config::FILE_NAME;
-use crate::reference;
-use crate::settings::Settings;
+use crate::config::cli::{Cli, Subcommand};
+use crate::config::file::FILE_NAME;
+use crate::config::reference;
+use crate::config::settings::Settings;
 
 /// Run `command`; errors are usage errors (exit code 2).
 pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
@@ -23,9 +23,9 @@ pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
             }
             let text = match from_air {
                 Some(air) => {
-                    let converted = crate::air::convert(air)?;
+                    let converted = crate::config::air::convert(air)?;
                     // What is written must be what hotrun accepts.
-                    crate::config::parse(&path, converted.text.clone()).context(
+                    crate::config::file::parse(&path, converted.text.clone()).context(
                         "the converted configuration does not load (please report this)",
                     )?;
                     for (key, why) in &converted.unmapped {
@@ -35,12 +35,12 @@ pub fn run(command: &Subcommand, cli: &Cli) -> Result<()> {
                 }
                 None => {
                     if std::env::current_dir()?
-                        .join(crate::settings::AIR_FILE)
+                        .join(crate::config::settings::AIR_FILE)
                         .is_file()
                     {
                         eprintln!(
                             "hotrun: there is an {} here: `hotrun init --from-air --force` writes its settings instead",
-                            crate::settings::AIR_FILE
+                            crate::config::settings::AIR_FILE
                         );
                     }
                     reference::init_template()

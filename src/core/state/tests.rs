@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::classify::{Classifier, Inputs};
-use crate::event::{
+use crate::core::classify::{Classifier, Inputs};
+use crate::core::event::{
     BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus, Report,
 };
 

@@ -5,7 +5,7 @@
 //! is coming (the build failed, the app exited) the 502 page that says why comes at
 //! once. Websocket upgrades, SSE and chunked responses stream through unbuffered.
 //! It only ever connects to the app's address. Headers pass unchanged but for what
-//! the reload script and the page's truth need: see [`crate::cache`].
+//! the reload script and the page's truth need: see [`crate::web::cache`].
 //!
 //! The loop tells it whether the app answers through a [`Gate`], set from the state
 //! *before* the effects of each event run, so no request is sent to an app that is
@@ -26,9 +26,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cache::{self, Epoch};
-use crate::inject;
-use crate::reload::{self, Guard, Hub};
+use crate::web::cache::{self, Epoch};
+use crate::web::hub::{self, Guard, Hub};
+use crate::web::inject;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -54,7 +54,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub fn serve_http<H, F>(
     listener: std::net::TcpListener,
     name: &'static str,
-    notices: UnboundedSender<crate::event::Event>,
+    notices: UnboundedSender<crate::core::event::Event>,
     handle: H,
 ) -> std::io::Result<()>
 where
@@ -72,7 +72,7 @@ where
                 Ok(slot) => slot,
                 Err(_) => {
                     if !std::mem::replace(&mut said, true) {
-                        let _ = notices.send(crate::event::Event::Notice(format!(
+                        let _ = notices.send(crate::core::event::Event::Notice(format!(
                             "{name}: {MAX_CONNECTIONS} connections are open, the most hotrun serves at once; new ones wait until one closes"
                         )));
                     }
@@ -98,12 +98,12 @@ where
             tokio::spawn(async move {
                 // Every server checks request targets the same way, before its handler.
                 let service = hyper::service::service_fn(move |mut req| {
-                    let refused = reload::normalize_target(&mut req).err();
+                    let refused = hub::normalize_target(&mut req).err();
                     let answer = refused.is_none().then(|| handle(req));
                     async move {
                         match (answer, refused) {
                             (Some(answer), _) => answer.await,
-                            (None, why) => Ok(reload::bad_request(why.unwrap_or_default())),
+                            (None, why) => Ok(hub::bad_request(why.unwrap_or_default())),
                         }
                     }
                 });
@@ -266,7 +266,7 @@ pub fn start(
     app: SocketAddr,
     timeout: Duration,
     reload: Option<Reload>,
-    notices: UnboundedSender<crate::event::Event>,
+    notices: UnboundedSender<crate::core::event::Event>,
 ) -> Result<ProxyHandle> {
     let (tx, rx) = watch::channel(Gate::Waiting("building".into()));
     let in_flight: Arc<InFlight> = Default::default();
@@ -301,8 +301,8 @@ async fn handle(
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
     if let Some((hub, guard)) = &shared.reload {
-        if req.uri().path().starts_with(reload::PREFIX) {
-            return Ok(reload::respond(req, hub, guard));
+        if req.uri().path().starts_with(hub::PREFIX) {
+            return Ok(hub::respond(req, hub, guard));
         }
     }
     let deadline = Instant::now() + shared.timeout;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use cargo_metadata::{Message, Metadata, MetadataCommand, Package, TargetKind};
 
-use crate::event::Diagnostic;
-use crate::settings::CargoSelection;
+use crate::config::settings::CargoSelection;
+use crate::core::event::Diagnostic;
 
 /// The resolved Cargo side of a project.
 #[derive(Debug, Clone)]
@@ -400,7 +400,7 @@ fn relative_to(file: &str, root: &Path) -> String {
 
 /// Cargo's own status lines on stderr, which are progress rather than problems.
 pub fn is_cargo_status(line: &str) -> bool {
-    let t = crate::ui::strip_ansi(line);
+    let t = crate::text::strip_ansi(line);
     let word = t.trim_start().split(' ').next().unwrap_or("");
     matches!(
         word,

@@ -1,5 +1,5 @@
 //! The vocabulary between modules: every source turns what it sees into an [`Event`],
-//! and [`crate::state::State::update`] answers with [`Effect`]s for the loop to perform.
+//! and [`crate::core::state::State::update`] answers with [`Effect`]s for the loop to perform.
 //!
 //! Nothing here does I/O; these are plain data types.
 
@@ -126,7 +126,7 @@ impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "code {code}"),
-            (None, Some(sig)) => write!(f, "signal {}", crate::signal_name(sig)),
+            (None, Some(sig)) => write!(f, "signal {}", crate::text::signal_name(sig)),
             (None, None) => write!(f, "unknown status"),
         }
     }

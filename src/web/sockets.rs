@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::settings::{Ready, Settings};
+use crate::config::settings::{Ready, Settings};
 
 /// Sockets bound at start; they live as long as hotrun.
 pub struct Sockets {
@@ -59,7 +59,7 @@ impl Sockets {
         };
         let reload = match (settings.reload.enabled, &proxy) {
             (true, None) => {
-                let (listener, moved) = crate::reload::bind(settings.reload.listen)?;
+                let (listener, moved) = crate::web::hub::bind(settings.reload.listen)?;
                 Some(ReloadSocket { listener, moved })
             }
             // With the proxy, the reload script and websocket are on its origin.
@@ -140,7 +140,7 @@ fn parse_url(url: &str) -> Option<(SocketAddr, String)> {
     } else {
         format!("{host}:80")
     };
-    crate::settings::parse_address(&host)
+    crate::config::settings::parse_address(&host)
         .ok()
         .map(|a| (a, path))
 }
@@ -336,7 +336,12 @@ fn descendants(root: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, crate::supervisor::parent_of(pid as i32)? as u32)))
+        .filter_map(|pid| {
+            Some((
+                pid,
+                crate::process::supervisor::parent_of(pid as i32)? as u32,
+            ))
+        })
         .collect();
     let mut found = Vec::new();
     let mut frontier = vec![root];

@@ -14,11 +14,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use toml::Spanned;
 
-use crate::cli::{Cli, ColorChoice, UiMode};
-use crate::config::{
-    self, AddressValue, DurationValue, Loaded, OnBusyValue, PollValue, RestartValue, SignalValue,
+use crate::config::cli::{Cli, ColorChoice, UiMode};
+use crate::config::file::{
+    self as config, AddressValue, DurationValue, Loaded, OnBusyValue, PollValue, RestartValue,
+    SignalValue,
 };
-use crate::state::{OnBusy, RestartPolicy};
+use crate::core::state::{OnBusy, RestartPolicy};
+use crate::text::format_duration;
 
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(30);
 pub const DEBOUNCE_CAP: Duration = Duration::from_secs(1);
@@ -210,7 +212,7 @@ impl Settings {
         let mut air_note = None;
         let loaded = match &config_path {
             Some(path) if is_air_file(path) => {
-                let converted = crate::air::convert(path)?;
+                let converted = crate::config::air::convert(path)?;
                 let loaded = config::parse(path, converted.text).with_context(|| {
                     format!(
                         "{} converted does not load (please report this)",
@@ -889,7 +891,7 @@ fn env_table(
     Ok(vars)
 }
 
-fn proxy_timeout_value(file: &Loaded, p: &crate::config::ProxyFile) -> Result<Duration> {
+fn proxy_timeout_value(file: &Loaded, p: &crate::config::file::ProxyFile) -> Result<Duration> {
     Ok(file_duration(file, "proxy.timeout", &p.timeout)?.unwrap_or(Duration::from_secs(30)))
 }
 
@@ -945,16 +947,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(value * scale).map_err(|_| format!("duration `{text}` is too long"))
-}
-
-pub fn format_duration(d: Duration) -> String {
-    if d.as_millis() < 1000 {
-        format!("{}ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.2}s", d.as_secs_f64())
-    }
 }
 
 /// `SIGTERM`, `TERM`, `15`.

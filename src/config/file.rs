@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cli::{ColorChoice, UiMode};
+use crate::config::cli::{ColorChoice, UiMode};
 
 pub const FILE_NAME: &str = ".hotrun.toml";
 

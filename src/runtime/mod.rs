@@ -12,24 +12,60 @@ use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
-use crate::builder::{self, Project};
-use crate::cargo::{CargoProject, RunTarget};
-use crate::classify::{Classifier, Inputs};
-use crate::cli::Cli;
-use crate::event::{
+use crate::app::{self, StdinSlot};
+use crate::build::cargo::{CargoProject, RunTarget};
+use crate::build::{self, Project};
+use crate::config::cli::Cli;
+use crate::config::reference;
+use crate::config::settings::{Settings, Ui, DEBOUNCE_CAP};
+use crate::core::classify::{Classifier, Inputs};
+use crate::core::event::{
     BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report, UiAction,
 };
-use crate::lines::LineReader;
-use crate::proxy::{self, Gate, ProxyHandle};
-use crate::reference;
-use crate::reload::{self, Guard, Hub};
-use crate::runner::{self, StdinSlot};
-use crate::serve::{Probe, Sockets};
-use crate::settings::{Settings, Ui, DEBOUNCE_CAP};
-use crate::state::{Options, State};
-use crate::supervisor::Handle;
+use crate::core::state::{Options, State};
+use crate::process::lines::LineReader;
+use crate::process::supervisor::Handle;
 use crate::ui::Printer;
 use crate::watch::{self, WatchHandle, WatchSpec};
+use crate::web::hub::{self, Guard, Hub};
+use crate::web::proxy::{self, Gate, ProxyHandle};
+use crate::web::sockets::{Probe, Sockets};
+
+/// The whole program: the helper mode, a subcommand, or a run. Returns the exit code:
+/// 0, 1 when a run failed, 2 for bad input (nothing was started).
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    use clap::Parser;
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::process::supervisor::MODE)
+    {
+        crate::process::supervisor::main(&args[2..]);
+    }
+    crate::ui::terminal::install_panic_hook();
+    let cli = Cli::parse_from(args);
+    if let Some(command) = &cli.command {
+        return match crate::commands::run(command, &cli) {
+            Ok(()) => 0,
+            Err(e) => failed(2, e),
+        };
+    }
+    let setup = Settings::load(&cli)
+        .and_then(|s| prepare(s, cli))
+        .and_then(|p| bind(&p).map(|sockets| (p, sockets)));
+    let (prepared, sockets) = match setup {
+        Ok(setup) => setup,
+        Err(e) => return failed(2, e),
+    };
+    match run(prepared, sockets) {
+        Ok(code) => code,
+        Err(e) => failed(1, e),
+    }
+}
+
+fn failed(code: i32, error: anyhow::Error) -> i32 {
+    eprintln!("hotrun: error: {error:#}");
+    code
+}
 
 /// How long queued output may hold up hotrun's exit.
 const OUTPUT_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -48,7 +84,7 @@ pub struct Prepared {
 /// Resolve the project: `cargo metadata`, watch roots, classification rules. Errors
 /// here are setup errors: nothing has been started.
 pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
-    if settings.ui.mode == Ui::Panel && !crate::settings::is_terminal() {
+    if settings.ui.mode == Ui::Panel && !crate::config::settings::is_terminal() {
         bail!("the panel (`--ui panel` or `ui.mode = \"panel\"`) needs a terminal on stdin and stdout; use --ui plain or json");
     }
     let project = match &settings.cargo_root {
@@ -143,7 +179,7 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         Some(f) => Some(f.canonicalize().unwrap_or_else(|_| f.clone())),
         None if cli.project.config.is_none() => {
             let cwd = settings.cwd.canonicalize().unwrap_or(settings.cwd.clone());
-            Some(cwd.join(crate::config::FILE_NAME))
+            Some(cwd.join(crate::config::file::FILE_NAME))
         }
         None => None,
     };
@@ -277,7 +313,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let proxy_app = sockets.proxy.as_ref().map(|p| p.app);
-    let probe = crate::serve::probe(&settings, &listen_addrs, proxy_app);
+    let probe = crate::web::sockets::probe(&settings, &listen_addrs, proxy_app);
     let options = Options {
         probe: probe.is_some(),
         ..options
@@ -321,8 +357,8 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
                 settings.reload.listen
             ));
         }
-        reload_url = Some(format!("http://{addr}{}", reload::SCRIPT_PATH));
-        reload::serve(socket.listener, hub.clone(), guard(false), tx.clone())?;
+        reload_url = Some(format!("http://{addr}{}", hub::SCRIPT_PATH));
+        hub::serve(socket.listener, hub.clone(), guard(false), tx.clone())?;
     }
     // Watching starts once the servers answer (another hotrun may be asking).
     let mut watcher = watch::start(watch.clone(), tx.clone())?;
@@ -365,7 +401,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
     if !urls.is_empty() {
         effects.perform(Effect::Report(Report::Urls { urls }));
     }
-    for message in crate::settings::exposed(&effects.settings) {
+    for message in crate::config::settings::exposed(&effects.settings) {
         effects.perform(Effect::Report(Report::Error { message }));
     }
     if let Some(file) = &effects.settings.config_file {
@@ -400,7 +436,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
                 effects.apps.remove(gen);
             }
             Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
-                crate::lines::taken(line);
+                crate::process::lines::taken(line);
             }
             Event::AppStarted { gen, .. } => effects.find_direct(*gen),
             _ => {}
@@ -462,7 +498,7 @@ fn panel_info(settings: &Settings, reload_url: Option<&str>) -> crate::ui::panel
     for addr in &settings.run.listen {
         urls.push(("listen", format!("http://{addr}")));
     }
-    if let Some(crate::settings::Ready::Http(url)) = &settings.run.ready {
+    if let Some(crate::config::settings::Ready::Http(url)) = &settings.run.ready {
         urls.push(("app", url.clone()));
     }
     match (reload_url, &settings.proxy) {
@@ -470,7 +506,7 @@ fn panel_info(settings: &Settings, reload_url: Option<&str>) -> crate::ui::panel
         // On the proxy's own origin.
         (None, Some(proxy)) if settings.reload.enabled => urls.push((
             "reload",
-            format!("http://{}{}", proxy.listen, reload::SCRIPT_PATH),
+            format!("http://{}{}", proxy.listen, hub::SCRIPT_PATH),
         )),
         _ => {}
     }
@@ -574,7 +610,7 @@ fn reload_config(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Eve
             }
         }
     }
-    let probe = crate::serve::probe(&new.settings, &effects.listen_addrs, effects.proxy_app);
+    let probe = crate::web::sockets::probe(&new.settings, &effects.listen_addrs, effects.proxy_app);
     let options = Options {
         probe: probe.is_some(),
         ..new.options
@@ -658,7 +694,7 @@ impl Finder {
     fn look(&mut self, found: &[std::net::SocketAddr], tx: &UnboundedSender<Event>) {
         // On $PORT, be it on loopback or on every address.
         let on_given = found.iter().any(|a| {
-            a.port() == self.given.port() && crate::serve::reachable(*a).ip().is_loopback()
+            a.port() == self.given.port() && crate::web::sockets::reachable(*a).ip().is_loopback()
         });
         if let (Some(target), true) = (&self.target, on_given) {
             // It listens on $PORT (and maybe elsewhere too: a metrics port). In listen
@@ -686,7 +722,7 @@ impl Finder {
         };
         match &self.target {
             Some(target) => {
-                let reach = crate::serve::reachable(first);
+                let reach = crate::web::sockets::reachable(first);
                 *target.lock().unwrap_or_else(|e| e.into_inner()) = reach;
                 self.say(
                     tx,
@@ -798,7 +834,7 @@ impl Effects {
                 if start.elapsed() >= FIND_AFTER && looked.elapsed() >= FIND_EVERY {
                     looked = tokio::time::Instant::now();
                     if let Some(f) = &mut finder {
-                        f.look(&crate::serve::listening(helper).await, &tx);
+                        f.look(&crate::web::sockets::listening(helper).await, &tx);
                     }
                 }
                 tokio::time::sleep(pause).await;
@@ -832,12 +868,12 @@ impl Effects {
             while !reaped.load(std::sync::atomic::Ordering::SeqCst)
                 && tokio::time::Instant::now() < until
             {
-                let found = crate::serve::listening(helper).await;
+                let found = crate::web::sockets::listening(helper).await;
                 if let Some(addr) = found
                     .iter()
                     .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())
                 {
-                    let url = format!("http://{}", crate::serve::reachable(*addr));
+                    let url = format!("http://{}", crate::web::sockets::reachable(*addr));
                     let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
                     if shown.as_deref() != Some(url.as_str()) {
                         *shown = Some(url.clone());
@@ -878,7 +914,7 @@ impl Effects {
     fn perform(&mut self, effect: Effect) -> Option<i32> {
         match effect {
             Effect::StartBuild { id, .. } => {
-                match builder::start(id, &self.settings, &self.project, self.tx.clone()) {
+                match build::start(id, &self.settings, &self.project, self.tx.clone()) {
                     Ok(Some(handle)) => {
                         self.builds.insert(id, handle);
                     }
@@ -913,12 +949,12 @@ impl Effects {
                 }
             }
             Effect::SpawnApp { gen, executable } => {
-                let context = runner::AppContext {
+                let context = app::AppContext {
                     listen_fds: &self.listen_fds,
                     env: &self.app_env,
                     stdin_slot: self.stdin_slot.clone(),
                 };
-                match runner::start(
+                match app::start(
                     gen,
                     executable.as_deref(),
                     &self.settings,
@@ -1082,7 +1118,7 @@ fn forward_stdin(slot: StdinSlot) {
                 if pipe.write_all(line.as_bytes()).await.is_err() {
                     slot.pipe = None;
                 }
-            } else if slot.pending.len() + line.len() <= runner::STDIN_PENDING_MAX {
+            } else if slot.pending.len() + line.len() <= app::STDIN_PENDING_MAX {
                 // No app right now (building, swapping): the next one gets it.
                 slot.pending.extend_from_slice(line.as_bytes());
             }

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::classify::Classifier;
-use crate::event::{
+use crate::core::classify::Classifier;
+use crate::core::event::{
     Browser, BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus,
     Report, Stream,
 };
@@ -593,7 +593,7 @@ impl State {
                     fx.push(Effect::Report(Report::Error {
                         message: format!(
                             "the app did not answer its readiness probe within {} (run.ready_timeout); going on as if it were ready",
-                            crate::settings::format_duration(self.options.ready_timeout)
+                            crate::text::format_duration(self.options.ready_timeout)
                         ),
                     }));
                 }
@@ -803,7 +803,7 @@ impl State {
                     self.restart_at = Some(now + self.backoff);
                     fx.push(info(&format!(
                         "restarting the app in {}",
-                        crate::settings::format_duration(self.backoff)
+                        crate::text::format_duration(self.backoff)
                     )));
                     self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                 }
@@ -919,5 +919,4 @@ fn info(message: &str) -> Effect {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

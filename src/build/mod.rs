@@ -2,6 +2,8 @@
 //! events: Cargo's JSON messages into diagnostics and the executable path, a build
 //! command's output into one rendered diagnostic plus one per `path:line:col:` found.
 
+pub mod cargo;
+
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -11,11 +13,11 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::cargo::{self, CargoProject, MessageCollector};
-use crate::event::{BuildOutcome, Diagnostic, Event, Executable};
-use crate::lines::{LineReader, Throttle};
-use crate::settings::Settings;
-use crate::supervisor::{self, Handle, Spec, Status};
+use crate::config::settings::Settings;
+use crate::core::event::{BuildOutcome, Diagnostic, Event, Executable};
+use crate::process::lines::{LineReader, Throttle};
+use crate::process::supervisor::{self, Handle, Spec, Status};
+use cargo::{CargoProject, MessageCollector};
 
 /// How to build this project.
 #[derive(Debug, Clone)]
@@ -101,7 +103,7 @@ pub fn start(
         let mut send = |line: &str| {
             for l in line.split('\n') {
                 if throttle.admit(l) {
-                    crate::runner::say_dropped(&tx, &mut throttle);
+                    crate::app::say_dropped(&tx, &mut throttle);
                     let _ = tx.send(Event::BuildOutput {
                         id,
                         line: l.to_string(),
@@ -141,7 +143,7 @@ pub fn start(
                         }
                     }
                 },
-                line = crate::runner::next_status(&mut status), if status_open => {
+                line = crate::app::next_status(&mut status), if status_open => {
                     match line.as_deref().map(Status::parse) {
                         Some(Some(Status::Exited(s))) => exit = Some(s),
                         Some(_) => continue,
@@ -255,7 +257,7 @@ fn plain_error(message: &str) -> Diagnostic {
 }
 
 fn first_line(text: &str) -> String {
-    let plain = crate::ui::strip_ansi(text);
+    let plain = crate::text::strip_ansi(text);
     plain
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -280,7 +282,7 @@ pub fn stamp(path: &Path) -> Option<Executable> {
 pub fn locations(text: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for raw in text.lines() {
-        let line = crate::ui::strip_ansi(raw);
+        let line = crate::text::strip_ansi(raw);
         if let Some(d) = location(&line) {
             out.push(Diagnostic {
                 rendered: raw.to_string(),

@@ -82,7 +82,7 @@ pub type StatusReader = tokio::io::Lines<BufReader<tokio::net::unix::pipe::Recei
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Started(u32),
-    Exited(crate::event::ExitStatus),
+    Exited(crate::core::event::ExitStatus),
     Failed(String),
 }
 
@@ -95,11 +95,11 @@ impl Status {
                 let (kind, n) = rest.split_once(' ')?;
                 let n: i32 = n.parse().ok()?;
                 Some(Status::Exited(match kind {
-                    "code" => crate::event::ExitStatus {
+                    "code" => crate::core::event::ExitStatus {
                         code: Some(n),
                         signal: None,
                     },
-                    _ => crate::event::ExitStatus {
+                    _ => crate::core::event::ExitStatus {
                         code: None,
                         signal: Some(n),
                     },
@@ -543,14 +543,14 @@ mod tests {
         assert_eq!(Status::parse("started 42"), Some(Status::Started(42)));
         assert_eq!(
             Status::parse("exited code 3"),
-            Some(Status::Exited(crate::event::ExitStatus {
+            Some(Status::Exited(crate::core::event::ExitStatus {
                 code: Some(3),
                 signal: None
             }))
         );
         assert_eq!(
             Status::parse("exited signal 9"),
-            Some(Status::Exited(crate::event::ExitStatus {
+            Some(Status::Exited(crate::core::event::ExitStatus {
                 code: None,
                 signal: Some(9)
             }))

@@ -26,8 +26,8 @@ use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, R
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::event::Event;
-use crate::settings::DEFAULT_POLL;
+use crate::config::settings::DEFAULT_POLL;
+use crate::core::event::Event;
 
 /// Directory names never watched, wherever they are.
 const IGNORED_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj", "node_modules"];
@@ -948,7 +948,7 @@ fn limit_message(e: &notify::Error, wanted: usize) -> String {
     };
     format!(
         "{what}: fs.inotify.{key} = {current}. Polling every {} instead. Raise it with: sudo sysctl fs.inotify.{key}={suggested}",
-        crate::settings::format_duration(DEFAULT_POLL)
+        crate::text::format_duration(DEFAULT_POLL)
     )
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
 
-use crate::event::ChangeKind;
+use crate::core::event::ChangeKind;
 
 /// How build inputs are recognised.
 #[derive(Debug, Clone)]
@@ -349,8 +349,8 @@ mod tests {
     fn globs(patterns: &[&str]) -> GlobSet {
         let mut b = GlobSetBuilder::new();
         for p in patterns {
-            for g in crate::settings::expand_glob(p) {
-                b.add(crate::settings::build_glob(&g).unwrap());
+            for g in crate::config::settings::expand_glob(p) {
+                b.add(crate::config::settings::build_glob(&g).unwrap());
             }
         }
         b.build().unwrap()
@@ -359,9 +359,9 @@ mod tests {
     #[test]
     fn restart_only_files_assets_and_stylesheets() {
         let c = cargo(false).with_kinds(
-            globs(crate::settings::DEFAULT_RESTART),
+            globs(crate::config::settings::DEFAULT_RESTART),
             vec![PathBuf::from("/ws/config/app.env")],
-            globs(crate::settings::DEFAULT_ASSETS),
+            globs(crate::config::settings::DEFAULT_ASSETS),
         );
         let kind = |p: &str| c.classify(Path::new(p), false);
         assert_eq!(kind("/ws/.env"), ChangeKind::Restart);
@@ -440,9 +440,9 @@ mod tests {
     fn command_project_templates_restart_unless_included_or_rebuilt() {
         let kinds = |c: Classifier| {
             c.with_kinds(
-                globs(crate::settings::DEFAULT_RESTART),
+                globs(crate::config::settings::DEFAULT_RESTART),
                 Vec::new(),
-                globs(crate::settings::DEFAULT_ASSETS),
+                globs(crate::config::settings::DEFAULT_ASSETS),
             )
         };
         let all = kinds(Classifier::new(

@@ -33,11 +33,11 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::event::{Browser, Diagnostic, ExitStatus};
-use crate::proxy::Body;
+use crate::core::event::{Browser, Diagnostic, ExitStatus};
+use crate::web::proxy::Body;
 
 /// The client script, embedded at build time.
-pub const CLIENT_JS: &str = include_str!("../assets/client.js");
+pub const CLIENT_JS: &str = include_str!("../../assets/client.js");
 /// Every path hotrun answers itself starts with this.
 pub const PREFIX: &str = "/__hotrun/";
 pub const SCRIPT_PATH: &str = "/__hotrun/client.js";
@@ -514,9 +514,9 @@ pub fn serve(
     listener: std::net::TcpListener,
     hub: Arc<Hub>,
     guard: Guard,
-    notices: UnboundedSender<crate::event::Event>,
+    notices: UnboundedSender<crate::core::event::Event>,
 ) -> Result<()> {
-    crate::proxy::serve_http(listener, "reload.listen", notices, move |req| {
+    crate::web::proxy::serve_http(listener, "reload.listen", notices, move |req| {
         let response = respond(req, &hub, &guard);
         async move { Ok(response) }
     })

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::settings::{self, exact_duration, Ready, Settings};
+use crate::config::settings::{self, exact_duration, Ready, Settings};
 
 /// One key of `.hotrun.toml`.
 pub struct Key {
@@ -183,8 +183,8 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
     }
     build.insert("cargo_args".into(), strings(&c.cargo_args));
     let on_busy = match b.on_busy {
-        crate::state::OnBusy::Restart => "restart",
-        crate::state::OnBusy::Queue => "queue",
+        crate::core::state::OnBusy::Restart => "restart",
+        crate::core::state::OnBusy::Queue => "queue",
     };
     build.insert("on_busy".into(), Value::String(on_busy.into()));
     build.insert("env".into(), env(&b.env));
@@ -219,13 +219,13 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
     run.insert("ready_timeout".into(), duration(r.ready_timeout));
     run.insert(
         "stop_signal".into(),
-        Value::String(crate::signal_name(r.stop_signal)),
+        Value::String(crate::text::signal_name(r.stop_signal)),
     );
     run.insert("stop_timeout".into(), duration(r.stop_timeout));
     let restart = match r.restart {
-        crate::state::RestartPolicy::Never => "never",
-        crate::state::RestartPolicy::OnFailure => "on-failure",
-        crate::state::RestartPolicy::Always => "always",
+        crate::core::state::RestartPolicy::Never => "never",
+        crate::core::state::RestartPolicy::OnFailure => "on-failure",
+        crate::core::state::RestartPolicy::Always => "always",
     };
     run.insert("restart".into(), Value::String(restart.into()));
 
@@ -273,9 +273,9 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
         Value::String(settings::ui_mode_name(settings.ui.requested_mode).into()),
     );
     let color = match settings.ui.requested_color {
-        crate::cli::ColorChoice::Auto => "auto",
-        crate::cli::ColorChoice::Always => "always",
-        crate::cli::ColorChoice::Never => "never",
+        crate::config::cli::ColorChoice::Auto => "auto",
+        crate::config::cli::ColorChoice::Always => "always",
+        crate::config::cli::ColorChoice::Never => "never",
     };
     ui.insert("color".into(), Value::String(color.into()));
     ui.insert(
@@ -333,7 +333,7 @@ mod tests {
                 }
             }
         }
-        crate::config::parse(std::path::Path::new("all.toml"), all).unwrap();
+        crate::config::file::parse(std::path::Path::new("all.toml"), all).unwrap();
         let mut names: Vec<String> = KEYS
             .iter()
             .map(|k| format!("{}.{}", k.section, k.name))
@@ -349,7 +349,7 @@ mod tests {
         // serde lists the fields it expects when it meets an unknown one.
         for (section, _) in SECTIONS {
             let text = format!("[{section}]\nno_such_key = 1\n");
-            let err = crate::config::parse(std::path::Path::new("x.toml"), text).unwrap_err();
+            let err = crate::config::file::parse(std::path::Path::new("x.toml"), text).unwrap_err();
             let message = format!("{err:#}");
             let expected = message.split("expected").nth(1).unwrap_or("");
             for name in expected.split('`').skip(1).step_by(2) {
@@ -394,13 +394,19 @@ mod tests {
             let quoted: Vec<String> = globs.iter().map(|g| format!("\"{g}\"")).collect();
             format!("[{}]", quoted.join(", "))
         };
-        assert_eq!(listed("assets"), as_toml(crate::settings::DEFAULT_ASSETS));
-        assert_eq!(listed("restart"), as_toml(crate::settings::DEFAULT_RESTART));
+        assert_eq!(
+            listed("assets"),
+            as_toml(crate::config::settings::DEFAULT_ASSETS)
+        );
+        assert_eq!(
+            listed("restart"),
+            as_toml(crate::config::settings::DEFAULT_RESTART)
+        );
     }
 
     #[test]
     fn the_readme_lists_every_key() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for k in KEYS {
             let row = format!("| `{}.{}` |", k.section, k.name);
             assert!(

@@ -11,11 +11,11 @@ use tokio::process::ChildStdin;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Mutex;
 
-use crate::builder::Project;
-use crate::event::{Event, ExitStatus, Stream};
-use crate::lines::{LineReader, Throttle};
-use crate::settings::Settings;
-use crate::supervisor::{self, Handle, Spec, Status};
+use crate::build::Project;
+use crate::config::settings::Settings;
+use crate::core::event::{Event, ExitStatus, Stream};
+use crate::process::lines::{LineReader, Throttle};
+use crate::process::supervisor::{self, Handle, Spec, Status};
 use tokio::io::AsyncWriteExt;
 
 /// Where hotrun's stdin goes in plain mode: the current app's stdin pipe, and what was

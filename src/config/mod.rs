@@ -1,0 +1,9 @@
+//! What the user asked for: the command line ([`cli`]), the file ([`file`], or an air
+//! file through [`air`]), merged into [`settings`]; the reference of every key
+//! ([`reference`]).
+
+pub mod air;
+pub mod cli;
+pub mod file;
+pub mod reference;
+pub mod settings;
