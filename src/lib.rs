@@ -15,4 +15,6 @@ pub mod watch;
 pub mod web;
 
 #[cfg(test)]
+mod layout;
+#[cfg(test)]
 mod proptests;

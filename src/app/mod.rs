@@ -1,6 +1,6 @@
 //! Starts one app generation under the supervisor helper, with the environment
 //! `cargo run` would give it plus `run.env_file` and `run.env`, and turns what happens
-//! to it into app events. Stopping is the helper's job (see `supervisor`).
+//! to it into app events. Stopping is the helper's job (see `process`).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -13,9 +13,11 @@ use tokio::sync::Mutex;
 
 use crate::build::Project;
 use crate::config::settings::Settings;
-use crate::core::event::{Event, ExitStatus, Stream};
-use crate::process::lines::{LineReader, Throttle};
-use crate::process::supervisor::{self, Handle, Spec, Status};
+use crate::core::event::{Event, Stream};
+use crate::process::client::{self, Handle, Spec};
+use crate::process::collect::{self, Pipe, Sink};
+use crate::process::lines::{say_dropped, Throttle};
+use crate::process::status::MODE;
 use tokio::io::AsyncWriteExt;
 
 /// Where hotrun's stdin goes in plain mode: the current app's stdin pipe, and what was
@@ -35,9 +37,6 @@ pub const STDIN_PENDING_MAX: usize = 64 * 1024;
 const LAST_LINES: usize = 40;
 /// …and this many bytes.
 const LAST_BYTES: usize = 8 * 1024;
-/// How long the app's output may go on once it has exited (a grandchild holding the
-/// pipes): then it is reported without waiting for end-of-file.
-const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The last lines an app printed, bounded in lines and bytes.
 #[derive(Debug, Default)]
@@ -158,7 +157,7 @@ pub fn start(
         stdin: stdin_slot.is_some(),
         listen_fds: context.listen_fds.to_vec(),
     };
-    let mut helper = supervisor::spawn(&spec).context("cannot start the app")?;
+    let mut helper = client::spawn(&spec).context("cannot start the app")?;
     let handle = Handle::new(
         helper
             .child
@@ -167,7 +166,6 @@ pub fn start(
     );
     let reaped = handle.reaped.clone();
     let stdin = helper.child.stdin.take();
-    let mark = std::mem::take(&mut helper.mark);
     let helper_pid = helper.child.id().unwrap_or_default();
     tokio::spawn(async move {
         if let (Some(slot), Some(mut stdin)) = (&stdin_slot, stdin) {
@@ -177,90 +175,26 @@ pub fn start(
                 slot.pipe = Some(stdin);
             }
         }
-        let mut stdout = LineReader::new(helper.child.stdout.take());
-        let mut stderr = LineReader::new(helper.child.stderr.take());
-        let mut status_lines = helper.status.take();
-        let mut exit: Option<ExitStatus> = None;
-        let mut status_open = status_lines.is_some();
-        // Kept here, before any output is passed on (or dropped on the way).
-        let mut last = LastLines::default();
-        let mut throttle = Throttle::default();
-        let grace = tokio::time::sleep(std::time::Duration::MAX);
-        tokio::pin!(grace);
-        let mut grace_set = false;
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open || status_open {
-            tokio::select! {
-                line = stdout.next(), if out_open => match line {
-                    Some(line) => {
-                        last.push(&line);
-                        pass(&tx, &mut throttle, Stream::AppStdout, line);
-                    }
-                    None => out_open = false,
-                },
-                line = stderr.next(), if err_open => match line {
-                    Some(line) => {
-                        last.push(&line);
-                        pass(&tx, &mut throttle, Stream::AppStderr, line);
-                    }
-                    None => err_open = false,
-                },
-                () = &mut grace, if grace_set => break,
-                line = next_status(&mut status_lines), if status_open => match line.as_deref().and_then(Status::parse) {
-                    Some(Status::Started(pid)) => {
-                        let _ = tx.send(Event::AppStarted { gen, pid });
-                    }
-                    Some(Status::Failed(message)) => {
-                        let line = format!("hotrun: {message}");
-                        last.push(&line);
-                        pass(&tx, &mut throttle, Stream::AppStderr, line);
-                    }
-                    Some(Status::Exited(s)) => {
-                        exit = Some(s);
-                        grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
-                        grace_set = true;
-                    }
-                    None => if line.is_none() {
-                        status_open = false;
-                        if exit.is_none() {
-                            // The helper died without a word: killed from outside.
-                            // Its app died with it (parent-death signal); what it
-                            // started is found and killed, and the output it may
-                            // still hold open is not waited for.
-                            let killed = supervisor::kill_marked(&mark).await;
-                            let line = format!(
-                                "hotrun: the app's helper (hotrun {}, pid {helper_pid}) was killed; the app was stopped with it{}",
-                                supervisor::MODE,
-                                match killed {
-                                    0 => String::new(),
-                                    1 => " (1 leftover process killed)".to_string(),
-                                    n => format!(" ({n} leftover processes killed)"),
-                                }
-                            );
-                            last.push(&line);
-                            let _ = tx.send(Event::Notice(line));
-                            grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
-                            grace_set = true;
-                        }
-                    },
-                },
-            }
-        }
+        let mut sink = AppSink {
+            tx,
+            gen,
+            helper_pid,
+            // Kept here, before any output is passed on (or dropped on the way).
+            last: LastLines::default(),
+            throttle: Throttle::default(),
+        };
+        let exit = collect::follow(&mut helper, &mut sink).await;
+        let AppSink {
+            tx,
+            mut last,
+            mut throttle,
+            ..
+        } = sink;
         say_dropped(&tx, &mut throttle);
         if let Some(slot) = &stdin_slot {
             slot.lock().await.pipe.take();
         }
-        let waited = helper.child.wait().await;
-        reaped.store(true, std::sync::atomic::Ordering::SeqCst);
-        let status = exit.unwrap_or_else(|| {
-            // The helper itself died (killed from outside): its own end is the cause.
-            use std::os::unix::process::ExitStatusExt;
-            let waited = waited.ok();
-            ExitStatus {
-                code: waited.and_then(|s| s.code()),
-                signal: waited.and_then(|s| s.signal()),
-            }
-        });
+        let status = collect::reap(&mut helper, &reaped, exit).await;
         let _ = tx.send(Event::AppExited {
             gen,
             status,
@@ -270,28 +204,58 @@ pub fn start(
     Ok(handle)
 }
 
-/// Send one line of the app's output to the loop, unless the loop is behind (then it
-/// is dropped, and counted).
-fn pass(tx: &UnboundedSender<Event>, throttle: &mut Throttle, stream: Stream, line: String) {
-    if throttle.admit(&line) {
-        say_dropped(tx, throttle);
-        let _ = tx.send(Event::AppOutput { stream, line });
+/// What an app's helper says, turned into app events.
+struct AppSink {
+    tx: UnboundedSender<Event>,
+    gen: u64,
+    helper_pid: u32,
+    last: LastLines,
+    throttle: Throttle,
+}
+
+impl AppSink {
+    /// Send one line of the app's output to the loop, unless the loop is behind (then
+    /// it is dropped, and counted).
+    fn pass(&mut self, stream: Stream, line: String) {
+        self.last.push(&line);
+        if self.throttle.admit(&line) {
+            say_dropped(&self.tx, &mut self.throttle);
+            let _ = self.tx.send(Event::AppOutput { stream, line });
+        }
     }
 }
 
-/// Say how many lines were dropped, if any were.
-pub fn say_dropped(tx: &UnboundedSender<Event>, throttle: &mut Throttle) {
-    let dropped = throttle.take_dropped();
-    if dropped > 0 {
-        let _ = tx.send(Event::Notice(format!(
-            "{dropped} line{} of output dropped: they came faster than hotrun could show them",
-            if dropped == 1 { "" } else { "s" }
-        )));
+impl Sink for AppSink {
+    fn line(&mut self, pipe: Pipe, line: String) {
+        let stream = match pipe {
+            Pipe::Stdout => Stream::AppStdout,
+            Pipe::Stderr => Stream::AppStderr,
+        };
+        self.pass(stream, line);
     }
-}
 
-pub async fn next_status(lines: &mut Option<supervisor::StatusReader>) -> Option<String> {
-    lines.as_mut()?.next_line().await.ok().flatten()
+    fn started(&mut self, pid: u32) {
+        let _ = self.tx.send(Event::AppStarted { gen: self.gen, pid });
+    }
+
+    fn failed(&mut self, why: String) {
+        self.pass(Stream::AppStderr, format!("hotrun: {why}"));
+    }
+
+    fn helper_killed(&mut self, leftovers: usize) {
+        let line = format!(
+            "hotrun: the app's helper (hotrun {}, pid {}) was killed; the app was stopped with it{}",
+            MODE,
+            self.helper_pid,
+            match leftovers {
+                0 => String::new(),
+                1 => " (1 leftover process killed)".to_string(),
+                n => format!(" ({n} leftover processes killed)"),
+            }
+        );
+        self.last.push(&line);
+        let _ = self.tx.send(Event::Notice(line));
+    }
 }
 
 /// The `sh -c` script for `run.cmd`: `exec` in front of the command, so the app is the

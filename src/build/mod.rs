@@ -15,8 +15,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::settings::Settings;
 use crate::core::event::{BuildOutcome, Diagnostic, Event, Executable};
-use crate::process::lines::{LineReader, Throttle};
-use crate::process::supervisor::{self, Handle, Spec, Status};
+use crate::process::client::{self, Handle, Spec};
+use crate::process::collect::{self, Pipe, Sink};
+use crate::process::lines::{say_dropped, Throttle};
 use cargo::{CargoProject, MessageCollector};
 
 /// How to build this project.
@@ -88,83 +89,32 @@ pub fn start(
             }
         }
     };
-    let mut helper = supervisor::spawn(&spec)?;
+    let mut helper = client::spawn(&spec)?;
     let handle = helper.child.id().map(Handle::new);
-    let reaped = handle.as_ref().map(|h| h.reaped.clone());
-    let mark = std::mem::take(&mut helper.mark);
+    let reaped = handle
+        .as_ref()
+        .map_or_else(Default::default, |h| h.reaped.clone());
     let project = project.clone();
     tokio::spawn(async move {
-        let mut stdout = LineReader::new(helper.child.stdout.take());
-        let mut stderr = LineReader::new(helper.child.stderr.take());
-        let mut collector = MessageCollector::default();
-        let mut transcript = String::new();
-        let mut unexplained = String::new();
-        let mut throttle = Throttle::default();
-        let mut send = |line: &str| {
-            for l in line.split('\n') {
-                if throttle.admit(l) {
-                    crate::app::say_dropped(&tx, &mut throttle);
-                    let _ = tx.send(Event::BuildOutput {
-                        id,
-                        line: l.to_string(),
-                    });
-                }
-            }
+        let mut sink = BuildSink {
+            tx,
+            id,
+            project,
+            collector: MessageCollector::default(),
+            transcript: String::new(),
+            unexplained: String::new(),
+            throttle: Throttle::default(),
         };
-        let mut status = helper.status.take();
-        let mut status_open = status.is_some();
-        let mut exit = None;
-        // Output may go on for a moment after the build ended, no longer.
-        let grace = tokio::time::sleep(std::time::Duration::MAX);
-        tokio::pin!(grace);
-        let mut grace_set = false;
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open || status_open {
-            tokio::select! {
-                line = stdout.next(), if out_open => match (line, &project) {
-                    (None, _) => out_open = false,
-                    (Some(line), Project::Cargo(c)) => {
-                        if let Some(text) = collector.line(&line, &c.workspace_root, &c.target) {
-                            send(&text);
-                        }
-                    }
-                    (Some(line), Project::Command) => {
-                        send(&line);
-                        keep(&mut transcript, &line);
-                    }
-                },
-                line = stderr.next(), if err_open => match line {
-                    None => err_open = false,
-                    Some(line) => {
-                        send(&line);
-                        keep(&mut transcript, &line);
-                        if !cargo::is_cargo_status(&line) {
-                            keep(&mut unexplained, &line);
-                        }
-                    }
-                },
-                line = crate::app::next_status(&mut status), if status_open => {
-                    match line.as_deref().map(Status::parse) {
-                        Some(Some(Status::Exited(s))) => exit = Some(s),
-                        Some(_) => continue,
-                        None => {
-                            status_open = false;
-                            if exit.is_none() {
-                                // Killed from outside: what it started is killed too.
-                                supervisor::kill_marked(&mark).await;
-                            }
-                        }
-                    }
-                    grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
-                    grace_set = true;
-                },
-                () = &mut grace, if grace_set => break,
-            }
-        }
-        let _ = helper.child.wait().await;
-        if let Some(reaped) = reaped {
-            reaped.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
+        let exit = collect::follow(&mut helper, &mut sink).await;
+        collect::reap(&mut helper, &reaped, exit).await;
+        let BuildSink {
+            tx,
+            project,
+            collector,
+            transcript,
+            unexplained,
+            ..
+        } = sink;
         let success = exit.is_some_and(|s| s.success());
         let result = match &project {
             Project::Cargo(_) => {
@@ -226,6 +176,57 @@ pub fn start(
         });
     });
     Ok(handle)
+}
+
+/// What a build's helper says: Cargo's JSON messages collected, a build command's
+/// output kept for its diagnostics, every line passed on to be shown.
+struct BuildSink {
+    tx: UnboundedSender<Event>,
+    id: u64,
+    project: Project,
+    collector: MessageCollector,
+    /// All output, for a build command's diagnostics.
+    transcript: String,
+    /// Cargo's stderr that is not its progress (build-script panics, manifest errors).
+    unexplained: String,
+    throttle: Throttle,
+}
+
+impl BuildSink {
+    fn send(&mut self, text: &str) {
+        for line in text.split('\n') {
+            if self.throttle.admit(line) {
+                say_dropped(&self.tx, &mut self.throttle);
+                let _ = self.tx.send(Event::BuildOutput {
+                    id: self.id,
+                    line: line.to_string(),
+                });
+            }
+        }
+    }
+}
+
+impl Sink for BuildSink {
+    fn line(&mut self, pipe: Pipe, line: String) {
+        match (pipe, &self.project) {
+            (Pipe::Stdout, Project::Cargo(c)) => {
+                if let Some(text) = self.collector.line(&line, &c.workspace_root, &c.target) {
+                    self.send(&text);
+                }
+            }
+            (Pipe::Stdout, Project::Command) => {
+                self.send(&line);
+                keep(&mut self.transcript, &line);
+            }
+            (Pipe::Stderr, _) => {
+                self.send(&line);
+                keep(&mut self.transcript, &line);
+                if !cargo::is_cargo_status(&line) {
+                    keep(&mut self.unexplained, &line);
+                }
+            }
+        }
+    }
 }
 
 fn outcome(
@@ -342,10 +343,6 @@ fn number(text: &str) -> Option<u32> {
     }
     text.parse().ok()
 }
-
-/// How long a build's output may go on once it has ended (a process it left holding
-/// the pipes): then the build counts as done without waiting for end-of-file.
-const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A build's output kept for its diagnostics: at most this much (the first errors are
 /// what matters).

@@ -73,7 +73,7 @@ fn duration(v: &Value) -> Option<String> {
         Value::Integer(ms) => Some(format!("{ms}ms")),
         Value::String(s) => {
             let s = s.trim();
-            crate::config::settings::parse_duration(s)
+            crate::config::values::parse_duration(s)
                 .ok()
                 .map(|_| s.to_string())
         }
@@ -181,7 +181,7 @@ impl Converter {
             other => other.and_then(duration),
         };
         match kill_delay {
-            Some(d) if crate::config::settings::parse_duration(&d).is_ok_and(|v| !v.is_zero()) => {
+            Some(d) if crate::config::values::parse_duration(&d).is_ok_and(|v| !v.is_zero()) => {
                 self.run.push(format!("stop_timeout = {}", quote(&d)));
             }
             _ => self.run.push(

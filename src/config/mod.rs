@@ -7,3 +7,4 @@ pub mod cli;
 pub mod file;
 pub mod reference;
 pub mod settings;
+pub mod values;

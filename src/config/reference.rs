@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::config::settings::{self, exact_duration, Ready, Settings};
+use crate::config::settings::{self, Settings};
+use crate::config::values::{exact_duration, Ready};
 
 /// One key of `.hotrun.toml`.
 pub struct Key {
@@ -396,11 +397,11 @@ mod tests {
         };
         assert_eq!(
             listed("assets"),
-            as_toml(crate::config::settings::DEFAULT_ASSETS)
+            as_toml(crate::core::classify::DEFAULT_ASSETS)
         );
         assert_eq!(
             listed("restart"),
-            as_toml(crate::config::settings::DEFAULT_RESTART)
+            as_toml(crate::core::classify::DEFAULT_RESTART)
         );
     }
 

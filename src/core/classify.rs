@@ -5,9 +5,62 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use globset::GlobSet;
+use globset::{Glob, GlobBuilder, GlobSet};
 
 use crate::core::event::ChangeKind;
+
+/// `watch.assets` by default: the folders web apps serve files from, and common web
+/// files anywhere. Served as they are on disk, so the browser only reloads (or swaps a
+/// stylesheet).
+pub const DEFAULT_ASSETS: &[&str] = &[
+    "static/", "public/", "assets/", "*.css", "*.js", "*.mjs", "*.json", "*.png", "*.jpg",
+    "*.jpeg", "*.gif", "*.svg", "*.webp", "*.ico", "*.woff", "*.woff2", "*.ttf",
+];
+
+/// `watch.restart` by default (plus the `run.env_file`s): the environment, and
+/// templates — most engines (Go's `ParseGlob`, Gin's `LoadHTMLGlob`, Tera, minijinja
+/// without autoreload) parse them once at start, so only a restart shows an edit.
+/// Where a path is in both lists, `watch.assets` wins: `static/page.html` is served as
+/// it is.
+pub const DEFAULT_RESTART: &[&str] = &[
+    ".env*",
+    "templates/",
+    "*.tmpl",
+    "*.gohtml",
+    "*.tera",
+    "*.j2",
+    "*.jinja",
+    "*.hbs",
+    "*.liquid",
+    "*.html",
+];
+
+/// A `watch.*` pattern as gitignore reads it, in globset's terms: no `/` means at any
+/// depth, a leading `/` means at the root, a trailing `/` means the folder and all in it.
+pub fn expand_glob(pattern: &str) -> Vec<String> {
+    let mut p = pattern.trim().trim_start_matches("./").to_string();
+    if let Some(stripped) = p.strip_prefix('/') {
+        p = stripped.to_string();
+    } else if !p.trim_end_matches('/').contains('/') && !p.starts_with("**") {
+        p = format!("**/{p}");
+    }
+    let mut out = Vec::new();
+    if let Some(dir) = p.strip_suffix('/') {
+        out.push(dir.to_string());
+        out.push(format!("{dir}/**"));
+    } else {
+        if let Some(dir) = p.strip_suffix("/**") {
+            out.push(dir.to_string());
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// One glob where `*` stays within a path segment.
+pub fn build_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
 
 /// How build inputs are recognised.
 #[derive(Debug, Clone)]
@@ -349,8 +402,8 @@ mod tests {
     fn globs(patterns: &[&str]) -> GlobSet {
         let mut b = GlobSetBuilder::new();
         for p in patterns {
-            for g in crate::config::settings::expand_glob(p) {
-                b.add(crate::config::settings::build_glob(&g).unwrap());
+            for g in expand_glob(p) {
+                b.add(build_glob(&g).unwrap());
             }
         }
         b.build().unwrap()
@@ -359,9 +412,9 @@ mod tests {
     #[test]
     fn restart_only_files_assets_and_stylesheets() {
         let c = cargo(false).with_kinds(
-            globs(crate::config::settings::DEFAULT_RESTART),
+            globs(DEFAULT_RESTART),
             vec![PathBuf::from("/ws/config/app.env")],
-            globs(crate::config::settings::DEFAULT_ASSETS),
+            globs(DEFAULT_ASSETS),
         );
         let kind = |p: &str| c.classify(Path::new(p), false);
         assert_eq!(kind("/ws/.env"), ChangeKind::Restart);
@@ -438,13 +491,8 @@ mod tests {
 
     #[test]
     fn command_project_templates_restart_unless_included_or_rebuilt() {
-        let kinds = |c: Classifier| {
-            c.with_kinds(
-                globs(crate::config::settings::DEFAULT_RESTART),
-                Vec::new(),
-                globs(crate::config::settings::DEFAULT_ASSETS),
-            )
-        };
+        let kinds =
+            |c: Classifier| c.with_kinds(globs(DEFAULT_RESTART), Vec::new(), globs(DEFAULT_ASSETS));
         let all = kinds(Classifier::new(
             PathBuf::from("/p"),
             Inputs::Command { include: None },

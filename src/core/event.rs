@@ -1,5 +1,6 @@
 //! The vocabulary between modules: every source turns what it sees into an [`Event`],
-//! and [`crate::core::state::State::update`] answers with [`Effect`]s for the loop to perform.
+//! and `State::update` (in `core::state`, which uses this vocabulary) answers with
+//! [`Effect`]s for the loop to perform.
 //!
 //! Nothing here does I/O; these are plain data types.
 
@@ -9,6 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// Something that happened, from any source.
+/// At most this many paths in one report (a JSON event, a line); its `count` says how
+/// many there were.
+pub const PATHS_MAX: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub enum Event {
     /// Files changed on disk (already filtered by ignore rules and content hashes),
@@ -246,7 +251,7 @@ pub enum Report {
         polling: Option<Duration>,
     },
     Change {
-        /// At most `ui::JSON_PATHS_MAX` of them…
+        /// At most [`PATHS_MAX`] of them…
         paths: Vec<PathBuf>,
         /// …of this many.
         count: usize,

@@ -102,6 +102,20 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+/// Say how many lines were dropped, if any were.
+pub fn say_dropped(
+    tx: &tokio::sync::mpsc::UnboundedSender<crate::core::event::Event>,
+    throttle: &mut Throttle,
+) {
+    let dropped = throttle.take_dropped();
+    if dropped > 0 {
+        let _ = tx.send(crate::core::event::Event::Notice(format!(
+            "{dropped} line{} of output dropped: they came faster than hotrun could show them",
+            if dropped == 1 { "" } else { "s" }
+        )));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,13 +23,16 @@ use crate::core::event::{
     BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report, UiAction,
 };
 use crate::core::state::{Options, State};
+use crate::process::client::Handle;
 use crate::process::lines::LineReader;
-use crate::process::supervisor::Handle;
 use crate::ui::Printer;
+
+mod readiness;
 use crate::watch::{self, WatchHandle, WatchSpec};
 use crate::web::hub::{self, Guard, Hub};
 use crate::web::proxy::{self, Gate, ProxyHandle};
-use crate::web::sockets::{Probe, Sockets};
+use crate::web::sockets::Sockets;
+use readiness::Probe;
 
 /// The whole program: the helper mode, a subcommand, or a run. Returns the exit code:
 /// 0, 1 when a run failed, 2 for bad input (nothing was started).
@@ -37,9 +40,9 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     use clap::Parser;
     if args
         .get(1)
-        .is_some_and(|a| a == crate::process::supervisor::MODE)
+        .is_some_and(|a| a == crate::process::status::MODE)
     {
-        crate::process::supervisor::main(&args[2..]);
+        crate::process::helper::main(&args[2..]);
     }
     crate::ui::terminal::install_panic_hook();
     let cli = Cli::parse_from(args);
@@ -313,7 +316,7 @@ async fn run_loop(prepared: Prepared, sockets: Sockets) -> Result<i32> {
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let proxy_app = sockets.proxy.as_ref().map(|p| p.app);
-    let probe = crate::web::sockets::probe(&settings, &listen_addrs, proxy_app);
+    let probe = readiness::probe(&settings, &listen_addrs, proxy_app);
     let options = Options {
         probe: probe.is_some(),
         ..options
@@ -498,7 +501,7 @@ fn panel_info(settings: &Settings, reload_url: Option<&str>) -> crate::ui::panel
     for addr in &settings.run.listen {
         urls.push(("listen", format!("http://{addr}")));
     }
-    if let Some(crate::config::settings::Ready::Http(url)) = &settings.run.ready {
+    if let Some(crate::config::values::Ready::Http(url)) = &settings.run.ready {
         urls.push(("app", url.clone()));
     }
     match (reload_url, &settings.proxy) {
@@ -610,7 +613,7 @@ fn reload_config(cli: &Cli, effects: &mut Effects, live: Live<'_>) -> Option<Eve
             }
         }
     }
-    let probe = crate::web::sockets::probe(&new.settings, &effects.listen_addrs, effects.proxy_app);
+    let probe = readiness::probe(&new.settings, &effects.listen_addrs, effects.proxy_app);
     let options = Options {
         probe: probe.is_some(),
         ..new.options
@@ -834,7 +837,7 @@ impl Effects {
                 if start.elapsed() >= FIND_AFTER && looked.elapsed() >= FIND_EVERY {
                     looked = tokio::time::Instant::now();
                     if let Some(f) = &mut finder {
-                        f.look(&crate::web::sockets::listening(helper).await, &tx);
+                        f.look(&crate::process::procfs::listening(helper).await, &tx);
                     }
                 }
                 tokio::time::sleep(pause).await;
@@ -868,7 +871,7 @@ impl Effects {
             while !reaped.load(std::sync::atomic::Ordering::SeqCst)
                 && tokio::time::Instant::now() < until
             {
-                let found = crate::web::sockets::listening(helper).await;
+                let found = crate::process::procfs::listening(helper).await;
                 if let Some(addr) = found
                     .iter()
                     .find(|a| a.ip().is_loopback() || a.ip().is_unspecified())

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::config::settings::{Ui, UiSettings};
-use crate::core::event::{ChangeKind, Report, Stream};
+use crate::core::event::{ChangeKind, Report, Stream, PATHS_MAX};
 use crate::text::{format_duration, strip_ansi};
 
 pub struct Printer {
@@ -426,11 +426,11 @@ pub(crate) enum Tag {
 /// Paths in JSON: `name` holds them as strings, a name that is not UTF-8 with U+FFFD
 /// where its bad bytes were (never a panic). When any is not UTF-8, `name_base64` holds
 /// every path's exact bytes, base64, in the same order, for tools that need the file.
-/// Lists longer than [`JSON_PATHS_MAX`] are cut there (the event's `count` says how
+/// Lists longer than [`PATHS_MAX`] are cut there (the event's `count` says how
 /// many there were).
 fn with_paths(mut fields: Value, name: &str, paths: &[std::path::PathBuf]) -> Value {
     use std::os::unix::ffi::OsStrExt;
-    let paths = &paths[..paths.len().min(JSON_PATHS_MAX)];
+    let paths = &paths[..paths.len().min(PATHS_MAX)];
     fields[name] = paths
         .iter()
         .map(|p| Value::String(p.to_string_lossy().into_owned()))
@@ -446,9 +446,6 @@ fn with_paths(mut fields: Value, name: &str, paths: &[std::path::PathBuf]) -> Va
 
 /// About what erasing and drawing the panel takes, in bytes.
 const PANEL_BYTES: usize = 1024;
-
-/// At most this many paths in one JSON event.
-pub const JSON_PATHS_MAX: usize = 1000;
 
 /// Local wall-clock time, `HH:MM:SS.mmm`.
 fn clock() -> String {

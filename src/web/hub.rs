@@ -22,7 +22,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Empty, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -34,7 +33,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::core::event::{Browser, Diagnostic, ExitStatus};
-use crate::web::proxy::Body;
+use crate::web::http::{empty, full, header_str, serve_http, text, Body};
 
 /// The client script, embedded at build time.
 pub const CLIENT_JS: &str = include_str!("../../assets/client.js");
@@ -324,46 +323,6 @@ fn is_loopback_name(name: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Make a request's target plain before any rule looks at it: one `Host` header only;
-/// an absolute-form target (`GET http://host/path`) becomes its path, with its
-/// authority as the `Host` (which it overrides, RFC 9112 §3.2.2), so the `Host` rules
-/// see it; `CONNECT` and targets of other schemes are refused (hotrun forwards to the
-/// app alone, over http). Why, when the request is refused (see [`bad_request`]).
-pub fn normalize_target<B>(req: &mut Request<B>) -> Result<(), &'static str> {
-    let bad = Err;
-    if req.headers().get_all(header::HOST).iter().count() > 1 {
-        return bad("hotrun: a request has one Host header\n");
-    }
-    if req.method() == Method::CONNECT {
-        return bad("hotrun: CONNECT is not served here (hotrun is no forward proxy)\n");
-    }
-    let Some(authority) = req.uri().authority().cloned() else {
-        return Ok(());
-    };
-    if req.uri().scheme_str() != Some("http") {
-        return bad("hotrun: only http targets are served here\n");
-    }
-    let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
-        return bad("hotrun: the target's host is not valid\n");
-    };
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    match path.parse() {
-        Ok(uri) => *req.uri_mut() = uri,
-        Err(_) => return bad("hotrun: the target's path is not valid\n"),
-    }
-    req.headers_mut().insert(header::HOST, host);
-    Ok(())
-}
-
-/// The answer to a request [`normalize_target`] refused.
-pub fn bad_request(why: &'static str) -> Response<Body> {
-    text(StatusCode::BAD_REQUEST, why)
-}
-
 /// Answer a request under [`PREFIX`]: the script, the websocket, or 404.
 pub fn respond<B>(mut req: Request<B>, hub: &Arc<Hub>, guard: &Guard) -> Response<Body> {
     let host = header_str(&req, header::HOST)
@@ -516,7 +475,7 @@ pub fn serve(
     guard: Guard,
     notices: UnboundedSender<crate::core::event::Event>,
 ) -> Result<()> {
-    crate::web::proxy::serve_http(listener, "reload.listen", notices, move |req| {
+    serve_http(listener, "reload.listen", notices, move |req| {
         let response = respond(req, &hub, &guard);
         async move { Ok(response) }
     })
@@ -570,30 +529,6 @@ fn is_hotrun(addr: SocketAddr) -> bool {
     let _ = stream.take(4096).read_to_end(&mut head);
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     head.starts_with("http/1.") && head.contains("\nserver: hotrun")
-}
-
-fn header_str<B>(req: &Request<B>, name: header::HeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn full(body: &'static str) -> Body {
-    Full::new(Bytes::from_static(body.as_bytes()))
-        .map_err(|n| match n {})
-        .boxed()
-}
-
-fn empty() -> Body {
-    Empty::new().map_err(|n| match n {}).boxed()
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]
@@ -658,48 +593,6 @@ mod tests {
         // The proxy is http only: an https page never came from it.
         assert!(!p.origin_allowed("https://127.0.0.1:3000", "127.0.0.1:3000"));
         assert!(g.origin_allowed("https://localhost:8443", "127.0.0.1:35729"));
-    }
-
-    #[test]
-    fn request_targets_are_made_plain() {
-        let request = |target: &str, hosts: &[&str]| {
-            let mut b = Request::builder().uri(target);
-            for h in hosts {
-                b = b.header(header::HOST, *h);
-            }
-            let mut req = b.body(()).unwrap();
-            normalize_target(&mut req).map(|()| {
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .map(|h| h.to_str().unwrap().to_string());
-                (req.uri().to_string(), host)
-            })
-        };
-        assert_eq!(
-            request("/a?b", &["localhost:3000"]).ok(),
-            Some(("/a?b".into(), Some("localhost:3000".into())))
-        );
-        // The target's authority is the Host, and the Host rules see it.
-        assert_eq!(
-            request("http://evil.example/__hotrun/ws", &["127.0.0.1:3000"]).ok(),
-            Some(("/__hotrun/ws".into(), Some("evil.example".into())))
-        );
-        assert_eq!(
-            request("http://localhost:3000", &[]).ok(),
-            Some(("/".into(), Some("localhost:3000".into())))
-        );
-        for (target, hosts) in [
-            ("/", &["localhost", "evil.example"][..]),
-            ("https://localhost:3000/", &[][..]),
-        ] {
-            let why = request(target, hosts).unwrap_err();
-            assert_eq!(
-                bad_request(why).status(),
-                StatusCode::BAD_REQUEST,
-                "{target} {hosts:?}"
-            );
-        }
     }
 
     fn diagnostic(level: &str) -> Diagnostic {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -27,10 +27,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::web::cache::{self, Epoch};
+use crate::web::http::{full, serve_http, Body};
 use crate::web::hub::{self, Guard, Hub};
 use crate::web::inject;
-
-pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// Browser reload on the proxy's origin: the hub and who may connect to it.
 pub type Reload = (Arc<Hub>, Guard);
@@ -38,143 +37,6 @@ pub type Reload = (Arc<Hub>, Guard);
 /// Documents with a known length up to this size are read whole and sent with their
 /// new length; larger ones are streamed like chunked answers.
 const INJECT_MAX: u64 = 16 << 20;
-
-/// A request head must be whole this long after hotrun starts reading it — on a
-/// kept-alive connection, from the end of the last answer, so this is also how long an
-/// idle connection stays open. Answers that stream (SSE) and upgraded connections
-/// (websockets) are never timed out.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// At most this many connections at once on each of hotrun's servers (upgraded ones
-/// included); more wait in the OS's queue until one closes.
-pub const MAX_CONNECTIONS: usize = 256;
-
-/// Serve HTTP/1 (with upgrades) on `listener` for as long as hotrun runs, answering
-/// every request with `handle`; `name` (`proxy.listen`) is said when the connection
-/// cap is reached. Call from within the runtime.
-pub fn serve_http<H, F>(
-    listener: std::net::TcpListener,
-    name: &'static str,
-    notices: UnboundedSender<crate::core::event::Event>,
-    handle: H,
-) -> std::io::Result<()>
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
-{
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let handle = Arc::new(handle);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    tokio::spawn(async move {
-        let mut said = false;
-        loop {
-            let slot = match slots.clone().try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => {
-                    if !std::mem::replace(&mut said, true) {
-                        let _ = notices.send(crate::core::event::Event::Notice(format!(
-                            "{name}: {MAX_CONNECTIONS} connections are open, the most hotrun serves at once; new ones wait until one closes"
-                        )));
-                    }
-                    match slots.clone().acquire_owned().await {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    }
-                }
-            };
-            if slots.available_permits() > MAX_CONNECTIONS / 2 {
-                said = false;
-            }
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // Out of file descriptors, say: don't spin, try again shortly.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                // Every server checks request targets the same way, before its handler.
-                let service = hyper::service::service_fn(move |mut req| {
-                    let refused = hub::normalize_target(&mut req).err();
-                    let answer = refused.is_none().then(|| handle(req));
-                    async move {
-                        match (answer, refused) {
-                            (Some(answer), _) => answer.await,
-                            (None, why) => Ok(hub::bad_request(why.unwrap_or_default())),
-                        }
-                    }
-                });
-                // The slot goes with the stream, into an upgraded connection too.
-                let stream = Counted {
-                    stream,
-                    _slot: slot,
-                };
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEAD_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    Ok(())
-}
-
-/// A connection that holds one of its server's slots for as long as it is open.
-struct Counted {
-    stream: tokio::net::TcpStream,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
 
 /// Whether the app answers; if not, why, and whether one is on its way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -692,10 +554,6 @@ impl Decoder {
             }
         }
     }
-}
-
-fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|n| match n {}).boxed()
 }
 
 /// The 502 page: what hotrun is doing instead of serving. With browser reload it

@@ -156,7 +156,7 @@ pub struct State {
     pub trigger_files: Vec<PathBuf>,
     /// Build inputs and other files changed in the current burst, reported once per
     /// kind when it is over (a branch switch is one `change`, not hundreds): paths kept
-    /// (at most `ui::JSON_PATHS_MAX`) and how many there were.
+    /// (at most `event::PATHS_MAX`) and how many there were.
     unreported: std::collections::BTreeMap<ChangeKind, (Vec<PathBuf>, usize)>,
     /// When the burst counts as over, unless a build starts first.
     report_at: Option<Instant>,
@@ -463,7 +463,7 @@ impl State {
                 // Said when the burst is over: see `report_changes`.
                 let (kept, count) = self.unreported.entry(*kind).or_default();
                 *count += paths.len();
-                let room = crate::ui::JSON_PATHS_MAX.saturating_sub(kept.len());
+                let room = crate::core::event::PATHS_MAX.saturating_sub(kept.len());
                 kept.extend(paths.iter().take(room).cloned());
                 self.report_at = Some(now + self.options.debounce);
             } else {
