@@ -28,24 +28,16 @@
 //! HOTRUN_BENCH_ONLY=flood cargo bench --bench speed
 //! ```
 
-#![allow(dead_code)]
-
-#[path = "../tests/integration/browser.rs"]
-mod browser;
-#[path = "../tests/integration/clients.rs"]
-mod clients;
-#[path = "../tests/integration/support.rs"]
-mod support;
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{fixture, free_port, hotrun, write, TempDir};
+use hotrun_support::browser;
+use hotrun_support::http::{http_get_patiently, wait_serving, Hammer};
+use hotrun_support::{
+    app_under, behind_proxy, fixture, free_port, hotrun, hotrun_bin, proc_field, site_behind_proxy,
+    write, TempDir,
+};
 
 /// Repetitions per row (the big tree and the storm run fewer: they take long).
 const REPS: usize = 5;
@@ -251,7 +243,7 @@ fn cargo_build_time(slow: bool) -> Vec<f64> {
     let times = (1..=REPS)
         .map(|n| {
             std::thread::sleep(Duration::from_millis(500));
-            let hammer = Hammer::start(port);
+            let hammer = Hammer::flat_out(port);
             std::thread::sleep(Duration::from_millis(100));
             set_version(dir.path(), 100 + n);
             let time = build(dir.path());
@@ -261,113 +253,6 @@ fn cargo_build_time(slow: bool) -> Vec<f64> {
         .collect();
     drop(app);
     times
-}
-
-// ------------------------------------------------------------------------------------
-// HTTP
-// ------------------------------------------------------------------------------------
-
-/// GET / on 127.0.0.1:port: the body of a 200 answer, or an error.
-fn get(port: u16) -> Result<String, String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(30))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).map_err(|e| e.to_string())?;
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.trim().to_string()),
-        Some((head, _)) => Err(head.lines().next().unwrap_or("").to_string()),
-        None => Err(format!("no answer ({} bytes)", response.len())),
-    }
-}
-
-fn wait_serving(port: u16, body: &str, what: &str) {
-    let start = Instant::now();
-    while get(port).as_deref() != Ok(body) {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "{what}: port {port} never served {body:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One request of the hammer: when it started and ended, and what it got.
-struct Sample {
-    start: Instant,
-    end: Instant,
-    result: Result<String, String>,
-}
-
-/// Requests back to back, each on a new connection, until stopped.
-struct Hammer {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Hammer {
-    fn start(port: u16) -> Hammer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples: Arc<Mutex<Vec<Sample>>> = Default::default();
-        let (s, out) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let start = Instant::now();
-                let result = get(port);
-                let end = Instant::now();
-                let failed = result.is_err();
-                out.lock().unwrap().push(Sample { start, end, result });
-                if failed {
-                    // A refused connection returns at once: don't spin.
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        });
-        Hammer {
-            stop,
-            samples,
-            thread: Some(thread),
-        }
-    }
-
-    /// When the first answer with `body` arrived.
-    fn wait_for(&self, body: &str) -> Instant {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self
-                .samples
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|s| s.result.as_deref() == Ok(body))
-            {
-                return s.end;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(300),
-                "never served {body:?}"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Stop; (failed requests, longest request in ms).
-    fn finish(mut self) -> (usize, f64) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        let samples = self.samples.lock().unwrap();
-        let failed = samples.iter().filter(|s| s.result.is_err()).count();
-        let longest = samples
-            .iter()
-            .map(|s| (s.end - s.start).as_secs_f64() * 1000.0)
-            .fold(0.0, f64::max);
-        (failed, longest)
-    }
 }
 
 // ------------------------------------------------------------------------------------
@@ -573,13 +458,15 @@ fn measure_swaps(dir: &Path, port: u16, first: usize) -> SwapResult {
     };
     for n in first..first + REPS {
         std::thread::sleep(Duration::from_millis(500));
-        let hammer = Hammer::start(port);
+        let hammer = Hammer::flat_out(port);
         std::thread::sleep(Duration::from_millis(100));
         let start = Instant::now();
         let version = set_version(dir, n);
         let served = hammer.wait_for(&version);
         std::thread::sleep(Duration::from_millis(200));
-        let (failed, longest) = hammer.finish();
+        let samples = hammer.finish();
+        let failed = samples.iter().filter(|s| s.result.is_err()).count();
+        let longest = samples.iter().map(|s| s.took_ms()).fold(0.0, f64::max);
         result.served.push((served - start).as_secs_f64() * 1000.0);
         result.failed += failed;
         result.longest.push(longest);
@@ -696,8 +583,7 @@ fn browser_rows(table: &mut Table) {
         );
         return;
     };
-    let dir = fixture("site");
-    let (mut h, port) = support::behind_proxy(dir.path());
+    let (dir, mut h, port) = site_behind_proxy();
     let mut page = chrome.open(&format!("http://127.0.0.1:{port}/"));
     let forever = Duration::from_secs(300);
     page.wait_for(
@@ -1176,7 +1062,7 @@ fn side_by_side(table: &mut Table) {
          cmd = \"exec python3 -m http.server \\\"$PORT\\\" --bind 127.0.0.1 --directory public\"\n\n\
          [watch]\nassets = [\"public/\"]\n",
     );
-    let (h, port) = support::behind_proxy(dir.path());
+    let (h, port) = behind_proxy(dir.path());
     let ours = edit_page(&chrome, port, dir.path());
     drop(h);
 
@@ -1201,7 +1087,7 @@ fn side_by_side(table: &mut Table) {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let mut server = Peer::start_logged(&public, port, &argv, &log);
         let start = Instant::now();
-        while !get(port).is_ok_and(|body| body.contains("id=\"note\"")) {
+        while !http_get_patiently(port).is_ok_and(|body| body.contains("id=\"note\"")) {
             if !server.running() || start.elapsed() > Duration::from_secs(60) {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 return Err(format!(
@@ -1292,16 +1178,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident memory of a process (VmHWM), in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
-    status_kb(pid, "VmHWM:") / 1024.0
-}
-
-fn status_kb(pid: u32, key: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
+    proc_field(pid, "status", "VmHWM:") as f64 / 1024.0
 }
 
 fn idle(table: &mut Table) {
@@ -1414,7 +1291,7 @@ fn big_tree(table: &mut Table) {
         let _ = event;
         h.wait("app_started");
         watches.push(inotify_watches(h.pid()) as f64);
-        rss.push(status_kb(h.pid(), "VmHWM:") / 1024.0);
+        rss.push(peak_rss_mb(h.pid()));
         drop(h);
     }
     table.row(
@@ -1476,7 +1353,7 @@ fn flood(table: &mut Table) {
     let mut runners: Vec<(&str, Vec<String>)> = vec![(
         "hotrun",
         vec![
-            env!("CARGO_BIN_EXE_hotrun").to_string(),
+            hotrun_bin().display().to_string(),
             "--ui".into(),
             "json".into(),
             "--no-reload".into(),
@@ -1516,26 +1393,10 @@ fn flood(table: &mut Table) {
                     .spawn()
                     .unwrap();
                 let _unread = child.stdout.take();
-                let start = Instant::now();
-                let mut app = None;
-                while app.is_none() && start.elapsed() < Duration::from_secs(30) {
-                    app = support::descendants(child.id())
-                        .into_iter()
-                        .find_map(|(p, _)| {
-                            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                                .is_ok_and(|c| c.trim() == "yes")
-                                .then_some(p)
-                        });
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                let app = app.expect("the flooding app started");
+                let app = app_under(child.id(), "yes");
                 let since = Instant::now();
                 std::thread::sleep(FLOOD_FOR);
-                let written = std::fs::read_to_string(format!("/proc/{app}/io"))
-                    .unwrap_or_default()
-                    .lines()
-                    .find_map(|l| l.strip_prefix("wchar: ")?.trim().parse::<f64>().ok())
-                    .unwrap_or(0.0);
+                let written = proc_field(app, "io", "wchar:") as f64;
                 rates.push(written / 1e6 / since.elapsed().as_secs_f64());
                 rss.push(peak_rss_mb(child.id()));
                 let asked = Instant::now();
