@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::support::*;
+use hotrun_support::*;
 
 #[test]
 fn file_names_that_are_not_utf8_are_reported_not_fatal() {
@@ -43,7 +43,7 @@ const FLOOD: &str = "[build]\ncmd = \"true\"\n[run]\ncmd = \"yes aaaaaaaaaaaaaaa
 
 /// hotrun on `dir` with its stdout going to `stdout` (not read by the test harness).
 fn hotrun_to(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+    std::process::Command::new(hotrun_bin())
         .args(["--ui", "json", "--no-reload"])
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
@@ -51,28 +51,6 @@ fn hotrun_to(dir: &std::path::Path, stdout: std::process::Stdio) -> std::process
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// The app under hotrun's helper, once it runs: its pid.
-fn app_under(hotrun: u32, name: &str) -> u32 {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(pid) = descendants(hotrun).into_iter().map(|(p, _)| p).find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
-        }) {
-            return pid;
-        }
-        assert!(start.elapsed() < DEADLINE, "no `{name}` under hotrun");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn proc_field(pid: u32, file: &str, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Resident memory of `pid`, in MB.
@@ -227,7 +205,7 @@ fn tabs_that_stop_reading_keep_memory_bounded() {
     let mut h = hotrun(dir.path()).reload().proxy(port).start();
     h.wait("build_finished");
     let tabs: Vec<_> = (0..20).map(|_| stalled_tab(port)).collect();
-    let mut live = crate::reload::connect(port);
+    let mut live = hotrun_support::reload::connect(port);
     let mut peak = 0;
     for _ in 0..25 {
         h.send("rebuild");
@@ -240,7 +218,7 @@ fn tabs_that_stop_reading_keep_memory_bounded() {
     );
     // A tab that reads is still told, however far behind it was let fall.
     h.send("rebuild");
-    crate::reload::next(&mut live, "error");
+    hotrun_support::reload::next(&mut live, "error");
     drop(tabs);
     h.send("quit");
     assert_eq!(h.wait_exit(), 0);
@@ -253,8 +231,8 @@ fn half_sent_heads_and_idle_connections_time_out_but_websockets_stay() {
     let port = free_port();
     let mut h = hotrun(dir.path()).reload().proxy(port).start();
     h.wait("app_started");
-    let mut ws = crate::reload::connect(port);
-    crate::reload::next(&mut ws, "hello");
+    let mut ws = hotrun_support::reload::connect(port);
+    hotrun_support::reload::next(&mut ws, "hello");
     let before = fds(h.pid());
     // More connections than the cap, each with a request head that never ends.
     let mut half: Vec<std::net::TcpStream> = (0..300)
@@ -307,7 +285,7 @@ fn half_sent_heads_and_idle_connections_time_out_but_websockets_stay() {
     // The websocket was silent all that while, longer than any head timeout, and is
     // still open.
     h.send("rebuild");
-    crate::reload::next(&mut ws, "building");
+    hotrun_support::reload::next(&mut ws, "building");
     h.send("quit");
     assert_eq!(h.wait_exit(), 0);
 }
@@ -381,7 +359,7 @@ fn status_of(port: u16, request: &str) -> u16 {
 
 #[test]
 fn hosts_targets_and_origins_are_checked_as_one() {
-    let (_dir, _h, port) = crate::reload::site_behind_proxy();
+    let (_dir, _h, port) = site_behind_proxy();
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let origin = format!("Origin: http://127.0.0.1:{port}\r\n");
     for (what, request, status) in [

@@ -1,7 +1,7 @@
 //! Build, run, swap: the std-only web app, a workspace with an outside path
 //! dependency, and a C app built by a shell command.
 
-use crate::support::*;
+use hotrun_support::*;
 
 #[test]
 fn saving_a_change_serves_the_new_version() {

@@ -1,9 +1,9 @@
 //! `.hotrun.toml`: precise errors, `init`, `config`, completions, and live reload.
 
-use crate::support::*;
+use hotrun_support::*;
 
 fn run_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+    let out = std::process::Command::new(hotrun_bin())
         .current_dir(dir)
         .args(args)
         .stdin(std::process::Stdio::null())

@@ -1,7 +1,7 @@
 //! Beyond Cargo: a Go app (standard library only) and a move over from air.
 
-use crate::support::*;
-use crate::swaps::{assert_no_failures_and_no_wait_for_a_build, ts, Hammer};
+use hotrun_support::http::{assert_no_failures_and_no_wait_for_a_build, ts, Hammer};
+use hotrun_support::*;
 
 /// The Go fixture, or `None` (loudly) where Go is not installed; under CI a missing Go
 /// is a failure.
@@ -172,7 +172,7 @@ fn a_go_module_runs_with_no_config() {
     assert_eq!(code, 0);
     assert!(stdout.contains("go build -o"), "{stdout}");
     drop(h);
-    let mut plain = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+    let mut plain = std::process::Command::new(hotrun_bin())
         .args(["--ui", "plain", "--no-reload"])
         .env("GOTOOLCHAIN", "local")
         .env("XDG_CACHE_HOME", cache.path())

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::browser::{Chrome, Page};
-use crate::reload::{request, site_behind_proxy};
-use crate::support::*;
+use hotrun_support::browser::{Chrome, Page};
+use hotrun_support::http::request;
+use hotrun_support::*;
 
 /// Builds happen inside these waits.
 const T: Duration = DEADLINE;

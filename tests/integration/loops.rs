@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::support::*;
+use hotrun_support::*;
 
 /// Builds started since `from`, with their files.
 fn builds(h: &Hotrun, from: usize) -> Vec<Value> {

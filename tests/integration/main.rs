@@ -1,11 +1,10 @@
 //! Integration tests: the real hotrun binary on fixture projects, with real processes,
-//! real sockets and real file events. Every wait is on a fact with a deadline.
-
-mod support;
+//! real sockets and real file events. Every wait is on a fact with a deadline. What the
+//! tests share with each other and with the benchmark is in `tests/support`
+//! (the `hotrun-support` crate).
 
 mod abuse;
 mod apps;
-mod browser;
 mod clients;
 mod config;
 mod golang;

@@ -1,7 +1,7 @@
 //! `--ui plain`: timestamped lines tagged by source, colours only when allowed, stdin
 //! passed to the app; and the hidden `--exit-after-builds` bound used by tools.
 
-use crate::support::*;
+use hotrun_support::*;
 
 fn plain(dir: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["--ui", "plain", "--exit-after-builds", "1"];
@@ -59,7 +59,7 @@ fn colour_is_forced_by_flag_and_no_color_wins() {
 #[test]
 fn stdin_reaches_the_app_in_plain_mode() {
     let dir = command_project("[run]\ncmd = 'read line; echo \"got $line\"; sleep 1000'\n");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"));
+    let mut cmd = std::process::Command::new(hotrun_bin());
     cmd.current_dir(dir.path())
         .args(["--ui", "plain"])
         .stdin(std::process::Stdio::piped())

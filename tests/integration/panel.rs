@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::*;
+use hotrun_support::*;
 
 struct Tmux {
     session: String,
@@ -109,7 +109,7 @@ fn the_panel_shows_state_and_takes_keys() {
     );
     let command = format!(
         "PORT={port} {} ; echo \"exit=$?\" > exit.txt; stty -a > stty.txt; sleep 600",
-        env!("CARGO_BIN_EXE_hotrun")
+        hotrun_bin().display()
     );
     let Some(tmux) = Tmux::start(app.path(), &command) else {
         return;

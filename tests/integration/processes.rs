@@ -2,7 +2,7 @@
 //! and the json stdin commands. These use command projects (no compiler), so they are
 //! quick.
 
-use crate::support::*;
+use hotrun_support::*;
 
 /// An app (a shell loop) that prints its pid and the pid of a child it started.
 const APP_WITH_CHILD: &str =
@@ -172,7 +172,7 @@ fn losing_its_output_stops_hotrun_and_the_app() {
         r#"echo "app $$"; while :; do echo tick; sleep 0.05; done"#,
         "",
     );
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"));
+    let mut cmd = std::process::Command::new(hotrun_bin());
     cmd.current_dir(dir.path())
         .args(["--ui", "json"])
         .stdin(std::process::Stdio::null())

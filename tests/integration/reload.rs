@@ -3,65 +3,10 @@
 //! the reload server on its own port. The client script itself is tested in Chromium
 //! (`live.rs`).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use serde_json::Value;
-
-use crate::clients::WsClient;
-use crate::support::*;
-
-/// One HTTP/1.1 request with extra headers; the status, the head and the (de-chunked)
-/// body.
-pub fn request(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut text = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        text.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
-    }
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
-    s.write_all(text.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let status = head[9..12].parse().unwrap();
-    if header(&head, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        body = dechunk(&body);
-    }
-    (status, head, body)
-}
-
-/// The value of a header in a response head.
-pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = body.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[end + 2..end + 2 + size]);
-        body = &body[end + 4 + size..];
-    }
-}
+use hotrun_support::clients::WsClient;
+use hotrun_support::http::{header, request};
+use hotrun_support::reload::{connect, next};
+use hotrun_support::*;
 
 /// How the injected tag starts; it ends with the id of the app that served the page.
 const SCRIPT: &str = "<script src=\"/__hotrun/client.js\" data-hotrun=\"";
@@ -73,40 +18,6 @@ fn injected_before(page: &str, place: &str) -> bool {
         rest.find("\"></script>")
             .is_some_and(|end| rest[end + 11..].starts_with(place))
     })
-}
-
-/// The site fixture behind the proxy, with browser reload; returns the proxy port once
-/// the first app is ready.
-pub fn site_behind_proxy() -> (TempDir, Hotrun, u16) {
-    let dir = fixture("site");
-    let (h, port) = behind_proxy(dir.path());
-    (dir, h, port)
-}
-
-/// Open the reload websocket the way a page served by the proxy does.
-pub fn connect(port: u16) -> WsClient {
-    let origin = format!("http://127.0.0.1:{port}");
-    match WsClient::connect_with(
-        &format!("127.0.0.1:{port}"),
-        "/__hotrun/ws",
-        &[("Origin", origin.as_str())],
-    )
-    .expect("websocket connection")
-    {
-        Ok(ws) => ws,
-        Err(status) => panic!("the reload websocket answered {status}"),
-    }
-}
-
-/// The next message of type `kind`, skipping others.
-pub fn next(ws: &mut WsClient, kind: &str) -> Value {
-    loop {
-        let text = ws.recv_text().expect("a message from the hub");
-        let message: Value = serde_json::from_str(&text).unwrap();
-        if message["type"] == kind {
-            return message;
-        }
-    }
 }
 
 #[test]

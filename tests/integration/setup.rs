@@ -1,6 +1,6 @@
 //! Bad input is a clear message naming what and where, exit code 2, nothing started.
 
-use crate::support::*;
+use hotrun_support::*;
 
 #[test]
 fn an_unknown_config_key_names_file_line_and_column() {

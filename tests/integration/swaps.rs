@@ -3,67 +3,9 @@
 //! checked: none fails, and none was in flight for a whole build (an ordering of facts,
 //! not a timing).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde_json::Value;
-
-use crate::clients::{SseClient, WsClient};
-use crate::support::*;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// One request: when it started and ended (unix ms) and what it got.
-#[derive(Debug, Clone)]
-pub(crate) struct Sample {
-    pub start: u64,
-    pub end: u64,
-    pub body: Option<String>,
-}
-
-/// A client sending requests back to back until stopped.
-pub(crate) struct Hammer {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Hammer {
-    pub(crate) fn start(port: u16) -> Hammer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples: Arc<Mutex<Vec<Sample>>> = Default::default();
-        let (s, out) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let start = now_ms();
-                let body = http_get(port);
-                out.lock().unwrap().push(Sample {
-                    start,
-                    end: now_ms(),
-                    body,
-                });
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-        });
-        Hammer {
-            stop,
-            samples,
-            thread: Some(thread),
-        }
-    }
-
-    pub(crate) fn finish(mut self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        self.samples.lock().unwrap().clone()
-    }
-}
+use hotrun_support::clients::{SseClient, WsClient};
+use hotrun_support::http::{assert_no_failures_and_no_wait_for_a_build, ts, Hammer};
+use hotrun_support::*;
 
 /// The webapp fixture with a build script that takes 2 s.
 fn slow_app() -> TempDir {
@@ -90,39 +32,6 @@ fn three_swaps(h: &mut Hotrun, app: &TempDir, port: u16) -> Vec<(u64, u64)> {
         builds.push((ts(&started), ts(&finished)));
     }
     builds
-}
-
-pub(crate) fn ts(event: &Value) -> u64 {
-    event["ts_ms"].as_u64().unwrap()
-}
-
-pub(crate) fn assert_no_failures_and_no_wait_for_a_build(
-    samples: &[Sample],
-    builds: &[(u64, u64)],
-) {
-    assert!(
-        samples.len() > 50,
-        "the client made only {} requests",
-        samples.len()
-    );
-    let failed: Vec<_> = samples.iter().filter(|s| s.body.is_none()).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed: {:?}",
-        failed.len(),
-        samples.len(),
-        &failed[..failed.len().min(5)]
-    );
-    for (started, finished) in builds {
-        let waited: Vec<_> = samples
-            .iter()
-            .filter(|s| s.start < *started && s.end > *finished)
-            .collect();
-        assert!(
-            waited.is_empty(),
-            "requests waited for a whole build ({started}..{finished}): {waited:?}"
-        );
-    }
 }
 
 #[test]
@@ -180,7 +89,7 @@ fn direct_mode_keeps_the_old_app_answering_during_the_build() {
     let samples = hammer.finish();
     let during: Vec<_> = samples
         .iter()
-        .filter(|s| s.start > started && s.end < finished)
+        .filter(|s| s.start_ms > started && s.end_ms < finished)
         .collect();
     assert!(
         during.len() > 10,
@@ -188,7 +97,7 @@ fn direct_mode_keeps_the_old_app_answering_during_the_build() {
         during.len()
     );
     assert!(
-        during.iter().all(|s| s.body.as_deref() == Some("v1")),
+        during.iter().all(|s| s.result.as_deref() == Ok("v1")),
         "the old app answered all of them"
     );
 }
@@ -213,7 +122,7 @@ fn a_failed_build_behind_the_proxy_keeps_serving_the_old_app() {
     }
     let samples = hammer.finish();
     assert!(
-        samples.iter().all(|s| s.body.as_deref() == Some("v1")),
+        samples.iter().all(|s| s.result.as_deref() == Ok("v1")),
         "{samples:?}"
     );
 }

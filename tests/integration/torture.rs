@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::*;
+use hotrun_support::*;
 
 const OPS: usize = 200;
 const DEFAULT_SEED: u64 = 20_240_611;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::browser::{Chrome, Page};
-use crate::reload::{header, request};
-use crate::saves::{all_saves, save};
-use crate::support::*;
+use hotrun_support::browser::{Chrome, Page};
+use hotrun_support::http::{header, request};
+use hotrun_support::saves::{all_saves, save, Save};
+use hotrun_support::*;
 
 const T: Duration = DEADLINE;
 
@@ -473,7 +473,7 @@ fn without_the_proxy_the_client_refetches_what_changed_before_it_reloads() {
     connected(&mut page);
     page.eval("window.marker = 1");
     save(
-        crate::saves::Save::Rename("{}.tmp"),
+        Save::Rename("{}.tmp"),
         &public.join("style.css"),
         "body { background-color: rgb(40, 50, 60); }\n",
     );

@@ -1,7 +1,7 @@
 //! What counts as a change: ignored trees, editor droppings, docs, bursts, and the
 //! fallback to polling when the OS watch limit is reached.
 
-use crate::support::*;
+use hotrun_support::*;
 
 /// Every event from `from` up to the next `build_started`, and that event.
 fn until_build(h: &mut Hotrun) -> (Vec<serde_json::Value>, serde_json::Value) {

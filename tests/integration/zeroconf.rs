@@ -2,14 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::*;
+use hotrun_support::http::request;
+use hotrun_support::*;
 
 /// Wait until `port` answers `/` with 200 and `body` (Python's server says HTTP/1.0).
 fn wait_body(port: u16, body: &str, h: &Hotrun) {
     let start = Instant::now();
     loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let (status, _, got) = crate::reload::request(port, "/", &[]);
+            let (status, _, got) = request(port, "/", &[]);
             if status == 200 && String::from_utf8_lossy(&got).contains(body) {
                 return;
             }
@@ -104,12 +105,12 @@ fn plain_and_json_output_say_where_to_go() {
         .find(|e| e["event"] == "urls")
         .unwrap_or_else(|| h.fail("no `urls` event"));
     assert_eq!(urls["proxy"], format!("http://127.0.0.1:{port}"), "{urls}");
-    let (status, _, _) = crate::reload::request(port, "/", &[]);
+    let (status, _, _) = request(port, "/", &[]);
     assert_eq!(status, 200);
     drop(h);
     // Plain: one line, with the proxy and the reload script, that can be fetched.
     let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotrun"))
+    let mut child = std::process::Command::new(hotrun_bin())
         .args(["--ui", "plain", "--proxy", &port.to_string()])
         .current_dir(dir.path())
         .stdin(std::process::Stdio::null())
@@ -132,7 +133,7 @@ fn plain_and_json_output_say_where_to_go() {
         "{line}"
     );
     let path = script.split_once(&format!("127.0.0.1:{port}")).unwrap().1;
-    let (status, _, body) = crate::reload::request(port, path, &[]);
+    let (status, _, body) = request(port, path, &[]);
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("hotrun"));
     // SAFETY: kill(2) on our own child.

@@ -4,8 +4,6 @@
 //! only; the protocol runs over `WsClient`. Every wait has a deadline, and a missed one
 //! panics with what was awaited, so a stuck browser fails a test instead of hanging it.
 
-#![allow(dead_code)]
-
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -18,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::clients::{WsClient, TIMEOUT};
-use crate::support::TempDir;
+use crate::TempDir;
 
 /// How long Chromium may take to start listening (it writes `DevToolsActivePort`).
 pub const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);

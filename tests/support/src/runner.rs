@@ -1,132 +1,15 @@
-//! Test support: fixture projects copied into temp dirs, the real hotrun binary run in
-//! `--ui json`, and waits on observable facts (a JSON event, an HTTP answer, a file)
-//! with deadlines. On a failed assertion the command, directory, stdout and stderr are
-//! dumped.
+//! The real hotrun binary run in `--ui json`: a builder for its command line, and the
+//! running hotrun, whose JSON events a test waits for.
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Generous: builds on a loaded two-core machine can be slow. Tests wait on facts, so
-/// a long deadline costs nothing when things work.
-pub const DEADLINE: Duration = Duration::from_secs(120);
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A temporary directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("hotrun-it-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir.canonicalize().unwrap())
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copy `tests/fixtures/NAME` into a new temp dir; returns the temp dir (its root holds
-/// the fixture's contents).
-pub fn fixture(name: &str) -> TempDir {
-    let tmp = TempDir::new();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    copy_dir(&src, tmp.path());
-    tmp
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "build" {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&path, &to.join(&name));
-        } else {
-            std::fs::copy(&path, to.join(&name)).unwrap();
-        }
-    }
-}
-
-pub fn write(path: &Path, text: &str) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-/// Replace `from` with `to` in a file, asserting `from` was there.
-pub fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.contains(from),
-        "{} does not contain {from:?}",
-        path.display()
-    );
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One plain HTTP GET; the body, or None when nothing answered.
-pub fn http_get(port: u16) -> Option<String> {
-    let mut s =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200")
-        .then(|| body.trim().to_string())
-}
-
-/// Wait until the app on `port` answers with `body`.
-pub fn wait_http(port: u16, body: &str, hotrun: &Hotrun) {
-    let start = Instant::now();
-    loop {
-        if http_get(port).as_deref() == Some(body) {
-            return;
-        }
-        if start.elapsed() > DEADLINE {
-            hotrun.fail(&format!(
-                "port {port} never answered {body:?} (last answer: {:?})",
-                http_get(port)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::{fixture, free_port, hotrun_bin, TempDir, DEADLINE};
 
 #[derive(Default)]
 struct Output {
@@ -158,7 +41,7 @@ pub struct Builder {
 }
 
 pub fn hotrun(dir: &Path) -> Builder {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotrun"));
+    let mut cmd = Command::new(hotrun_bin());
     cmd.current_dir(dir)
         .arg("--ui")
         .arg("json")
@@ -413,77 +296,6 @@ impl Drop for Hotrun {
     }
 }
 
-/// Whether a process exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next());
-            state != Some("Z")
-        }
-        Err(_) => false,
-    }
-}
-
-/// Wait until `pid` is gone (dead and reaped, or at least dead).
-pub fn wait_gone(pid: u32, what: &str, hotrun: &Hotrun) {
-    let start = Instant::now();
-    while alive(pid) {
-        if start.elapsed() > Duration::from_secs(30) {
-            hotrun.fail(&format!("{what} (pid {pid}) is still alive"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The pids of every process now.
-pub fn pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-}
-
-/// Every process whose parent chain leads to `root`, with its state letter.
-pub fn descendants(root: u32) -> Vec<(u32, String)> {
-    let mut parents = Vec::new();
-    for pid in pids() {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.trim().to_string()) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("").to_string();
-        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        parents.push((pid, ppid, state));
-    }
-    let mut found = vec![];
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for (pid, ppid, state) in &parents {
-            if *ppid == p {
-                found.push((*pid, state.clone()));
-                frontier.push(*pid);
-            }
-        }
-    }
-    found
-}
-
-pub fn assert_no_zombies(hotrun: &Hotrun) {
-    let zombies: Vec<_> = descendants(hotrun.pid())
-        .into_iter()
-        .filter(|(_, s)| s == "Z")
-        .collect();
-    if !zombies.is_empty() {
-        hotrun.fail(&format!("zombie processes under hotrun: {zombies:?}"));
-    }
-}
-
 /// The pid printed by the app in an `output` line like `child 1234`.
 pub fn pid_from_output(hotrun: &mut Hotrun, prefix: &str) -> u32 {
     let ev = hotrun.wait_for("output", |e| {
@@ -504,9 +316,10 @@ pub fn behind_proxy(dir: &Path) -> (Hotrun, u16) {
     (h, port)
 }
 
-/// A command-built project with this `.hotrun.toml`.
-pub fn command_project(config: &str) -> TempDir {
-    let tmp = TempDir::new();
-    write(&tmp.path().join(".hotrun.toml"), config);
-    tmp
+/// The site fixture behind the proxy, with browser reload; returns the proxy port once
+/// the first app is ready.
+pub fn site_behind_proxy() -> (TempDir, Hotrun, u16) {
+    let dir = fixture("site");
+    let (h, port) = behind_proxy(dir.path());
+    (dir, h, port)
 }
