@@ -184,8 +184,8 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
     }
     build.insert("cargo_args".into(), strings(&c.cargo_args));
     let on_busy = match b.on_busy {
-        crate::core::state::OnBusy::Restart => "restart",
-        crate::core::state::OnBusy::Queue => "queue",
+        crate::core::options::OnBusy::Restart => "restart",
+        crate::core::options::OnBusy::Queue => "queue",
     };
     build.insert("on_busy".into(), Value::String(on_busy.into()));
     build.insert("env".into(), env(&b.env));
@@ -224,9 +224,9 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
     );
     run.insert("stop_timeout".into(), duration(r.stop_timeout));
     let restart = match r.restart {
-        crate::core::state::RestartPolicy::Never => "never",
-        crate::core::state::RestartPolicy::OnFailure => "on-failure",
-        crate::core::state::RestartPolicy::Always => "always",
+        crate::core::options::RestartPolicy::Never => "never",
+        crate::core::options::RestartPolicy::OnFailure => "on-failure",
+        crate::core::options::RestartPolicy::Always => "always",
     };
     run.insert("restart".into(), Value::String(restart.into()));
 

@@ -20,11 +20,13 @@ use crate::config::file::{
 };
 use crate::config::values::{parse_address, parse_duration, parse_ready, parse_signal, Ready};
 use crate::core::classify::{build_glob, expand_glob, DEFAULT_ASSETS, DEFAULT_RESTART};
-use crate::core::state::{OnBusy, RestartPolicy};
+use crate::core::options::{OnBusy, Options, RestartPolicy};
 use crate::text::format_duration;
 
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(30);
 pub const DEBOUNCE_CAP: Duration = Duration::from_secs(1);
+/// How long a new app with no readiness check gets before it counts as ready.
+pub const READY_GRACE: Duration = Duration::from_millis(200);
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 pub const DEFAULT_RELOAD_LISTEN: &str = "127.0.0.1:35729";
 
@@ -109,6 +111,8 @@ pub struct RunSettings {
     pub listen: Vec<SocketAddr>,
     pub ready: Option<Ready>,
     pub ready_timeout: Duration,
+    /// With no readiness check, a new app counts as ready this long after it started.
+    pub ready_grace: Duration,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub restart: RestartPolicy,
@@ -127,6 +131,8 @@ pub struct WatchSettings {
     pub restart: Globs,
     pub rebuild: Globs,
     pub debounce: Duration,
+    /// A burst that never settles still builds after this long.
+    pub debounce_cap: Duration,
     pub poll: Option<Duration>,
 }
 
@@ -159,6 +165,21 @@ pub struct UiSettings {
 }
 
 impl Settings {
+    /// What the state machine needs of these settings. `probe` is set once the sockets
+    /// are bound (whether there is a readiness check depends on them).
+    pub fn options(&self) -> Options {
+        Options {
+            debounce: self.watch.debounce,
+            debounce_cap: self.watch.debounce_cap,
+            on_busy: self.build.on_busy,
+            restart: self.run.restart,
+            ready_grace: self.run.ready_grace,
+            probe: false,
+            ready_timeout: self.run.ready_timeout,
+            exit_after_builds: self.exit_after_builds,
+        }
+    }
+
     /// Read the config file (found or named) and merge the command line over it.
     pub fn load(cli: &Cli) -> Result<Settings> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -424,6 +445,7 @@ pub(crate) fn resolve(
         listen,
         ready,
         ready_timeout,
+        ready_grace: READY_GRACE,
         stop_signal,
         stop_timeout,
         restart: match r.restart {
@@ -560,6 +582,9 @@ pub(crate) fn resolve(
         restart,
         rebuild,
         debounce,
+        // A long settle window stretches the cap with it, so one slow burst stays one
+        // build.
+        debounce_cap: DEBOUNCE_CAP.max(debounce * 10),
         poll,
     };
 

@@ -3,4 +3,5 @@
 
 pub mod classify;
 pub mod event;
+pub mod options;
 pub mod state;

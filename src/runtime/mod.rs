@@ -17,12 +17,13 @@ use crate::build::cargo::{CargoProject, RunTarget};
 use crate::build::{self, Project};
 use crate::config::cli::Cli;
 use crate::config::reference;
-use crate::config::settings::{Settings, Ui, DEBOUNCE_CAP};
+use crate::config::settings::{Settings, Ui};
 use crate::core::classify::{Classifier, Inputs};
 use crate::core::event::{
     BuildOutcome, Command, Diagnostic, Effect, Event, ExitStatus, Report, UiAction,
 };
-use crate::core::state::{Options, State};
+use crate::core::options::Options;
+use crate::core::state::State;
 use crate::process::client::Handle;
 use crate::process::lines::LineReader;
 use crate::ui::Printer;
@@ -200,7 +201,7 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
             settings.watch.assets.set.clone(),
         );
     Ok(Prepared {
-        options: options(&settings),
+        options: settings.options(),
         settings: Arc::new(settings),
         project,
         watch,
@@ -237,21 +238,6 @@ fn locate_selection_error(error: anyhow::Error, settings: &Settings) -> anyhow::
         }
     }
     error
-}
-
-fn options(settings: &Settings) -> Options {
-    Options {
-        debounce: settings.watch.debounce,
-        // A long settle window stretches the cap with it, so one slow burst stays one build.
-        debounce_cap: DEBOUNCE_CAP.max(settings.watch.debounce * 10),
-        on_busy: settings.build.on_busy,
-        restart: settings.run.restart,
-        ready_grace: std::time::Duration::from_millis(200),
-        // Set from `serve::probe` once the sockets are bound.
-        probe: false,
-        ready_timeout: settings.run.ready_timeout,
-        exit_after_builds: settings.exit_after_builds,
-    }
 }
 
 /// Bind the sockets hotrun serves (`run.listen`, `proxy.listen`): a busy port is a

@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::core::classify::{Classifier, Inputs};
     use crate::core::event::{BuildOutcome, Diagnostic, Event, Executable};
-    use crate::core::state::{OnBusy, Options, RestartPolicy};
+    use crate::core::options::{OnBusy, Options, RestartPolicy};
 
     fn state() -> State {
         let options = Options {

@@ -15,42 +15,7 @@ use crate::core::event::{
     Browser, BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus,
     Report, Stream,
 };
-
-/// What to do with a build input that changes while a build runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnBusy {
-    /// Cancel the running build and start again (the default).
-    Restart,
-    /// Let it finish, then build again.
-    Queue,
-}
-
-/// When an app that exited by itself is started again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
-    Never,
-    OnFailure,
-    Always,
-}
-
-/// The settings the state machine needs (a small, copyable slice of `Settings`).
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Settle window: a burst ends this long after its last event.
-    pub debounce: Duration,
-    /// A burst that never ends still builds after this long.
-    pub debounce_cap: Duration,
-    pub on_busy: OnBusy,
-    pub restart: RestartPolicy,
-    /// Without a readiness probe, the app counts as ready after this grace period.
-    pub ready_grace: Duration,
-    /// A readiness probe runs for each new app (`Effect::Probe`)…
-    pub probe: bool,
-    /// …and gives up after this long (the app then counts as ready anyway).
-    pub ready_timeout: Duration,
-    /// Hidden test knob: quit once this many builds finished and the app settled.
-    pub exit_after_builds: Option<u32>,
-}
+use crate::core::options::{OnBusy, Options, RestartPolicy};
 
 /// The build lifecycle.
 #[derive(Debug, Clone, PartialEq)]
