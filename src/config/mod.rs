@@ -5,6 +5,7 @@
 pub mod air;
 pub mod cli;
 pub mod file;
+pub mod plan;
 pub mod reference;
 pub mod settings;
 pub mod values;

@@ -40,6 +40,9 @@ pub enum Event {
     Fatal(String),
     /// The earliest deadline the state asked for has passed.
     Tick,
+    /// A second passed while the panel shows (its uptime and build timer move): a
+    /// redraw, nothing else.
+    Clock,
     /// A line of build output.
     BuildOutput { id: u64, line: String },
     /// The build process ended (or could not start).

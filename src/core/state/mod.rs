@@ -328,6 +328,7 @@ impl State {
                 self.quit(1, now, &mut fx);
             }
             Event::Tick => self.on_tick(now, &mut fx),
+            Event::Clock => {}
             Event::BuildOutput { id, line } => {
                 if matches!(self.build, Build::Running { id: running, .. } if running == id) {
                     fx.push(Effect::Report(Report::Output {

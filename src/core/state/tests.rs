@@ -1276,3 +1276,17 @@ fn requests_wait_only_while_an_app_is_coming() {
     st.update(command(Command::Quit), t0 + ms(5000));
     assert!(!st.coming());
 }
+
+#[test]
+fn the_panel_clock_changes_nothing_but_the_time_shown() {
+    let t0 = Instant::now();
+    let mut st = state(options());
+    st.start(t0);
+    // A save is settling and a build runs: the clock neither ends the burst nor
+    // touches the build.
+    st.update(changed(&["src/main.rs"]), t0 + ms(10));
+    let deadline = st.next_deadline();
+    assert!(st.update(Event::Clock, t0 + ms(20)).is_empty());
+    assert_eq!(st.next_deadline(), deadline);
+    assert!(matches!(st.build, Build::Running { id: 1, .. }));
+}

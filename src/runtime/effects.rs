@@ -1,0 +1,408 @@
+//! The effects the state asks for, carried out: builds and apps started and stopped,
+//! reports printed, browsers told, readiness probed, the config reloaded. Everything
+//! here acts; nothing here decides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::readiness::{self, Finder, Probe};
+use super::setup::{panel_info, prepare};
+use crate::app::{self, StdinSlot};
+use crate::build::{self, Project};
+use crate::config::{self, cli::Cli, settings::Settings};
+use crate::core::classify::Classifier;
+use crate::core::event::{BuildOutcome, Diagnostic, Effect, Event, ExitStatus, Report, UiAction};
+use crate::core::options::Options;
+use crate::core::state::State;
+use crate::process::client::Handle;
+use crate::ui::Printer;
+use crate::watch::{self, WatchHandle, WatchSpec};
+use crate::web::hub::Hub;
+use crate::web::proxy::{Gate, ProxyHandle};
+
+/// The side of the loop that touches the world.
+pub(super) struct Effects {
+    /// The `run.listen` sockets, open for as long as hotrun runs…
+    pub(super) _listeners: Vec<std::net::TcpListener>,
+    /// …and their fds, handed to every app generation.
+    pub(super) listen_fds: Vec<std::os::fd::RawFd>,
+    pub(super) listen_addrs: Vec<std::net::SocketAddr>,
+    /// The app's address behind the proxy.
+    pub(super) proxy_app: Option<std::net::SocketAddr>,
+    /// Where the app really listens was said (once per run).
+    pub(super) found_said: Arc<std::sync::atomic::AtomicBool>,
+    /// The URL last shown for an app given no address.
+    pub(super) direct_url: Arc<std::sync::Mutex<Option<String>>>,
+    /// Environment the app needs to find its address (`PORT` behind the proxy).
+    pub(super) app_env: Vec<(String, String)>,
+    pub(super) probe: Option<Probe>,
+    pub(super) proxy: Option<ProxyHandle>,
+    /// hotrun's output went away and that was said (as a fatal event) once.
+    pub(super) lost_reported: bool,
+    pub(super) settings: Arc<Settings>,
+    pub(super) project: Project,
+    pub(super) tx: UnboundedSender<Event>,
+    pub(super) printer: Printer,
+    /// Build id → its helper.
+    pub(super) builds: HashMap<u64, Handle>,
+    /// App generation → its helper.
+    pub(super) apps: HashMap<u64, Handle>,
+    pub(super) stdin_slot: Option<StdinSlot>,
+    /// The open browser tabs (`reload.enabled`).
+    pub(super) hub: Option<Arc<Hub>>,
+    /// Where the reload script is served without the proxy.
+    pub(super) reload_url: Option<String>,
+    /// The watcher, and what it watches.
+    pub(super) watcher: WatchHandle,
+    pub(super) watched: WatchSpec,
+    /// A replaced watcher still running until its successor watches.
+    pub(super) retiring: Option<WatchHandle>,
+    /// The command line, to read the config file again with the same flags.
+    pub(super) cli: Cli,
+}
+
+/// What performing an effect leaves for the loop to do.
+pub(super) enum Performed {
+    Done,
+    /// Exit now with this code.
+    Exit(i32),
+    /// The config was reloaded.
+    Reconfigured(Box<Reconfigured>),
+}
+
+/// What the state goes on with after a config reload, and then takes.
+pub(super) struct Reconfigured {
+    pub(super) options: Options,
+    pub(super) classifier: Classifier,
+    pub(super) applied: Event,
+}
+
+impl Effects {
+    /// Tell the proxy whether an app answers now.
+    pub(super) fn set_gate(&self, state: &State) {
+        if let Some(proxy) = &self.proxy {
+            proxy.set(if state.serving() {
+                Gate::Open
+            } else if state.coming() {
+                Gate::Waiting(state.waiting_for())
+            } else {
+                Gate::Down(state.waiting_for())
+            });
+        }
+    }
+
+    /// Probe generation `gen` until it answers or is gone. An app that does not answer
+    /// where it was told to is looked for where it does listen (see [`Finder`]).
+    fn probe(&self, gen: u64) {
+        let (Some(probe), Some(handle)) = (self.probe.clone(), self.apps.get(&gen)) else {
+            return;
+        };
+        // Past the timeout the state counts the app as ready anyway: stop asking then.
+        let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
+        let app = readiness::Watched {
+            gen,
+            helper: handle.pid(),
+            reaped: handle.reaped.clone(),
+        };
+        tokio::spawn(readiness::until_ready(
+            app,
+            probe,
+            self.finder(),
+            until,
+            self.tx.clone(),
+        ));
+    }
+
+    /// An app hotrun gave no address (no proxy, no `run.listen`, no `run.ready`): find
+    /// where it listens once it starts, to show the URL (once per address).
+    fn find_direct(&self, gen: u64) {
+        let direct = self.proxy.is_none()
+            && self.listen_addrs.is_empty()
+            && self.settings.run.ready.is_none();
+        let Some(handle) = self.apps.get(&gen).filter(|_| direct) else {
+            return;
+        };
+        let app = readiness::Watched {
+            gen,
+            helper: handle.pid(),
+            reaped: handle.reaped.clone(),
+        };
+        tokio::spawn(readiness::find_direct(
+            app,
+            self.tx.clone(),
+            self.direct_url.clone(),
+        ));
+    }
+
+    /// How the probe finds an app that listens elsewhere, when hotrun chose where it
+    /// should (`PORT` behind the proxy, or the `run.listen` sockets).
+    fn finder(&self) -> Option<Finder> {
+        if self.settings.run.ready.is_some() {
+            return None;
+        }
+        match (&self.proxy, self.app_env.iter().find(|(k, _)| k == "PORT")) {
+            (Some(proxy), Some(_)) => Some(Finder {
+                given: self.proxy_app?,
+                target: Some(proxy.app()),
+                listen: Vec::new(),
+                said: self.found_said.clone(),
+            }),
+            (None, _) if !self.listen_addrs.is_empty() => Some(Finder {
+                given: self.listen_addrs[0],
+                target: None,
+                listen: self.listen_addrs.clone(),
+                said: self.found_said.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// What the loop sees of an event before the state does: helpers that ended are
+    /// let go, the proxy's cache epoch moves on a change.
+    pub(super) fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Watching { .. } => {
+                if let Some(old) = self.retiring.take() {
+                    old.stop();
+                }
+            }
+            Event::BuildFinished { id, .. } => {
+                self.builds.remove(id);
+            }
+            Event::AppExited { gen, .. } => {
+                self.apps.remove(gen);
+            }
+            Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
+                crate::process::lines::taken(line);
+            }
+            Event::AppStarted { gen, .. } => self.find_direct(*gen),
+            _ => {}
+        }
+        // A file or the app changed: what browsers hold is asked for anew, before any
+        // browser is told (a reload then never meets a stale copy).
+        if matches!(
+            event,
+            Event::Changed { .. }
+                | Event::Rescan
+                | Event::AppStarted { .. }
+                | Event::BuildFinished { .. }
+        ) {
+            if let Some(proxy) = &self.proxy {
+                proxy.changed();
+            }
+        }
+    }
+
+    /// Perform one effect.
+    pub(super) fn perform(&mut self, effect: Effect) -> Performed {
+        match effect {
+            Effect::StartBuild { id, .. } => {
+                match build::start(id, &self.settings, &self.project, self.tx.clone()) {
+                    Ok(Some(handle)) => {
+                        self.builds.insert(id, handle);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let message = format!("cannot start the build: {e:#}");
+                        let _ = self.tx.send(Event::BuildFinished {
+                            id,
+                            outcome: BuildOutcome {
+                                ok: false,
+                                cancelled: false,
+                                duration: Default::default(),
+                                diagnostics: vec![Diagnostic {
+                                    level: "error".into(),
+                                    message: message.clone(),
+                                    rendered: message,
+                                    file: None,
+                                    line: None,
+                                    column: None,
+                                }],
+                                executable: None,
+                                input_files: Vec::new(),
+                                input_dirs: Vec::new(),
+                            },
+                        });
+                    }
+                }
+            }
+            Effect::CancelBuild { id } => {
+                if let Some(handle) = self.builds.remove(&id) {
+                    handle.request_stop();
+                }
+            }
+            Effect::SpawnApp { gen, executable } => {
+                let context = app::AppContext {
+                    listen_fds: &self.listen_fds,
+                    env: &self.app_env,
+                    stdin_slot: self.stdin_slot.clone(),
+                };
+                match app::start(
+                    gen,
+                    executable.as_deref(),
+                    &self.settings,
+                    &self.project,
+                    self.tx.clone(),
+                    context,
+                ) {
+                    Ok(handle) => {
+                        self.apps.insert(gen, handle);
+                    }
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        let _ = self.tx.send(Event::Notice(message.clone()));
+                        let _ = self.tx.send(Event::AppExited {
+                            gen,
+                            status: ExitStatus {
+                                code: Some(127),
+                                signal: None,
+                            },
+                            output: vec![format!("hotrun: {message}")],
+                        });
+                    }
+                }
+            }
+            Effect::StopApp { gen } => {
+                if let Some(handle) = self.apps.get(&gen) {
+                    match &self.proxy {
+                        // The gate is closed already; requests the app has still to
+                        // answer are let through first.
+                        Some(proxy) => {
+                            let drained = proxy.drained(self.settings.run.stop_timeout);
+                            let handle = handle.clone();
+                            tokio::spawn(async move {
+                                drained.await;
+                                handle.request_stop();
+                            });
+                        }
+                        None => handle.request_stop(),
+                    }
+                }
+            }
+            Effect::Report(report) => {
+                if let Err(e) = self.printer.report(&report) {
+                    // Nobody sees what hotrun says any more: stop, and say so in the
+                    // exit code.
+                    let _ = self.tx.send(Event::Fatal(format!("lost its output: {e}")));
+                }
+            }
+            Effect::ReloadConfig => return self.reload_config(),
+            Effect::Probe { gen } => self.probe(gen),
+            Effect::Browser(message) => {
+                if let Some(hub) = &self.hub {
+                    let clients = hub.send(&message);
+                    let kind = message.kind();
+                    return self.perform(Effect::Report(Report::ReloadSent { kind, clients }));
+                }
+            }
+            Effect::Ui(UiAction::Clear) => self.printer.clear(),
+            Effect::Ui(UiAction::Redraw) => {}
+            Effect::Ui(UiAction::Open) => {
+                let message = match self.printer.public_url() {
+                    Some(url) => match open_in_browser(url) {
+                        Ok(()) => format!("opening {url}"),
+                        Err(e) => format!("cannot open {url}: {e}"),
+                    },
+                    None => "no URL to open: set proxy.listen, run.listen or run.ready".into(),
+                };
+                return self.perform(Effect::Report(Report::Info { message }));
+            }
+            Effect::Exit(code) => {
+                // Whatever still runs (a cancelled build) is stopped by its helper
+                // when hotrun exits; ask now so it starts at once.
+                for handle in self.builds.values().chain(self.apps.values()) {
+                    handle.request_stop();
+                }
+                return Performed::Exit(code);
+            }
+        }
+        Performed::Done
+    }
+
+    /// Read `.hotrun.toml` again and carry out what its change means (see
+    /// [`config::plan`]). An invalid file is reported and the old settings kept.
+    fn reload_config(&mut self) -> Performed {
+        let new = match Settings::load(&self.cli).and_then(|s| prepare(s, self.cli.clone())) {
+            Ok(new) => new,
+            Err(e) => {
+                let message = format!("config not applied, the previous one stays in force: {e:#}");
+                return self.perform(Effect::Report(Report::Error { message }));
+            }
+        };
+        let plan = config::plan::plan(
+            &self.settings,
+            &new.settings,
+            new.watch.roots != self.watched.roots,
+        );
+        if plan.is_empty() {
+            let message = "config saved: nothing changed".into();
+            return self.perform(Effect::Report(Report::Info { message }));
+        }
+        for message in plan.not_applied {
+            self.perform(Effect::Report(Report::Error { message }));
+        }
+        if plan.rewatch {
+            match watch::start(new.watch.clone(), self.tx.clone()) {
+                Ok(handle) => {
+                    // The old watcher goes on until the new one watches everything (its
+                    // `Watching` event), so no save falls between the two.
+                    let old = std::mem::replace(&mut self.watcher, handle);
+                    if let Some(previous) = self.retiring.replace(old) {
+                        previous.stop();
+                    }
+                    self.watched = new.watch.clone();
+                }
+                Err(e) => {
+                    let _ = self
+                        .tx
+                        .send(Event::Fatal(format!("cannot watch files: {e:#}")));
+                }
+            }
+        }
+        self.probe = readiness::probe(&plan.settings, &self.listen_addrs, self.proxy_app);
+        let options = Options {
+            probe: self.probe.is_some(),
+            ..new.options
+        };
+        let before = panel_info(&self.settings, self.reload_url.as_deref()).urls;
+        let info = panel_info(&plan.settings, self.reload_url.as_deref());
+        if info.urls != before {
+            let urls = info.urls.clone();
+            self.perform(Effect::Report(Report::Urls { urls }));
+        }
+        self.printer.reconfigure(plan.settings.ui.clone(), info);
+        self.settings = Arc::new(plan.settings);
+        self.project = new.project;
+        let message = format!("config reloaded: [{}] changed", plan.changed.join("], ["));
+        self.perform(Effect::Report(Report::Info { message }));
+        Performed::Reconfigured(Box::new(Reconfigured {
+            options,
+            classifier: new.classifier,
+            applied: Event::ConfigApplied {
+                rebuild: plan.rebuild,
+                restart: plan.restart,
+            },
+        }))
+    }
+}
+
+/// Open `url` with the desktop's opener, detached from hotrun's output.
+fn open_in_browser(url: &str) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|mut child| {
+            // Reaped when it ends: no zombie, even from an opener.
+            std::thread::spawn(move || child.wait());
+        })
+}
