@@ -124,8 +124,8 @@ fn code_of(text: &str) -> String {
     out
 }
 
-/// The paths a use tree starting at `rest` names, each cut to its first two segments:
-/// `{a::b::C, d}` → `[a, b]`, `[d]`.
+/// The paths a use tree starting at `rest` names, each cut to its first [`DEPTH`]
+/// segments: `{a::b::C, d}` → `[a, b, C]`, `[d]`.
 fn use_tree(rest: &str) -> Vec<Vec<String>> {
     fn ident(s: &str) -> (&str, &str) {
         let end = s
@@ -155,7 +155,7 @@ fn use_tree(rest: &str) -> Vec<Vec<String>> {
             path.push(name.to_string());
         }
         match rest.strip_prefix("::") {
-            Some(r) if path.len() < 2 => tree(r, path, out),
+            Some(r) if path.len() < DEPTH => tree(r, path, out),
             Some(r) => {
                 out.push(path);
                 skip_tree(r)
@@ -187,7 +187,7 @@ fn use_tree(rest: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// Every module path (two segments at most) a file refers to, `super::` resolved.
+/// Every module path a file refers to, `super::` resolved.
 fn references(source: &Source) -> BTreeSet<Vec<String>> {
     let code = code_of(&source.text);
     let mut found = BTreeSet::new();
@@ -211,7 +211,7 @@ fn references(source: &Source) -> BTreeSet<Vec<String>> {
         for tail in use_tree(&code[at + "super::".len()..]) {
             let mut path = base.clone();
             path.extend(tail);
-            path.truncate(2);
+            path.truncate(DEPTH);
             found.insert(path);
         }
     }
@@ -225,28 +225,24 @@ fn references(source: &Source) -> BTreeSet<Vec<String>> {
             }
             let mut path = source.module.clone();
             path.push(child.clone());
-            path.truncate(2);
+            path.truncate(DEPTH);
             found.insert(path);
         }
     }
     found
 }
 
-/// `["core", "state"]` when `core/state` is a file or folder, else `["core"]`: the file
-/// a reference lands in, as far as the rule cares.
-fn unit(path: &[String], src: &Path) -> Vec<String> {
-    match path {
-        [] => vec![],
-        [top] => vec![top.clone()],
-        [top, second, ..] => {
-            let dir = src.join(top);
-            if dir.join(format!("{second}.rs")).exists() || dir.join(second).is_dir() {
-                vec![top.clone(), second.clone()]
-            } else {
-                vec![top.clone()]
-            }
-        }
-    }
+/// How deep a path is followed: deeper than any file of the tree.
+const DEPTH: usize = 4;
+
+/// The file a reference lands in: the longest start of `path` that is a module of its
+/// own (`config::settings::watch::DEFAULT_POLL` → `config::settings::watch`).
+fn unit(path: &[String], modules: &BTreeSet<Vec<String>>) -> Vec<String> {
+    (1..=path.len())
+        .rev()
+        .map(|n| path[..n].to_vec())
+        .find(|p| modules.contains(p))
+        .unwrap_or_else(|| path[..path.len().min(1)].to_vec())
 }
 
 fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
@@ -288,6 +284,7 @@ fn folders_use_only_the_folders_below_them_and_no_files_use_each_other() {
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     let mut wrong = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let modules: BTreeSet<Vec<String>> = all.iter().map(|s| s.module.clone()).collect();
     for source in &all {
         let Some(top) = source.module.first() else {
             continue; // lib.rs and main.rs declare and call; they may use anything
@@ -306,9 +303,9 @@ fn folders_use_only_the_folders_below_them_and_no_files_use_each_other() {
             ));
             continue;
         };
-        let from = source.module[..source.module.len().min(2)].join("::");
+        let from = source.module.join("::");
         for path in references(source) {
-            let to = unit(&path, &src);
+            let to = unit(&path, &modules);
             let Some(other) = to.first() else { continue };
             if other != top {
                 if !may.contains(&other.as_str()) {
@@ -359,15 +356,27 @@ fn the_checker_sees_imports_in_every_shape() {
     assert_eq!(
         refs(&s),
         [
-            "config::settings",
-            "core::event",
+            "config::settings::x",
+            "core::event::Effect",
+            "core::event::Event",
             "text",
             "ui::Printer",
-            "web::hub"
+            "web::hub::Hub"
         ]
     );
     let parent = source(&["build"], "pub mod cargo;\nfn f() { cargo::x(); }\n");
     assert_eq!(refs(&parent), ["build::cargo"]);
+    // A reference lands in the deepest module that is a file.
+    let modules = BTreeSet::from([
+        vec!["config".to_string()],
+        vec!["config".to_string(), "settings".to_string()],
+    ]);
+    let path = |p: &str| p.split("::").map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        unit(&path("config::settings::Ui"), &modules),
+        path("config::settings")
+    );
+    assert_eq!(unit(&path("config::Thing"), &modules), path("config"));
     let tests = source(
         &["core", "classify"],
         "fn a() {}\nmod tests {\n    use super::*;\n}\n",

@@ -1,4 +1,4 @@
-//! hotrun's benchmark: every speed, weight and scale figure of the product brief,
+//! hotrun's benchmark: every speed, weight and scale figure the README gives,
 //! measured on this machine, with the peers (watchexec, cargo-watch, systemfd) side by
 //! side where they are installed. Run it with
 //!

@@ -1,4 +1,4 @@
-//! Decides what a changed path means (brief §2, Classify): a build input, or something
+//! Decides what a changed path means: a build input, or something
 //! hotrun notes and leaves alone. A pure function of the path and what hotrun knows —
 //! the package roots, the last build's dep-info and the configured globs. No I/O.
 
@@ -532,5 +532,23 @@ mod tests {
             embedded.classify(Path::new("/p/templates/index.tmpl"), false),
             ChangeKind::Build
         );
+    }
+
+    #[test]
+    fn globs_without_slash_match_at_any_depth() {
+        let set = |p: &str| {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in expand_glob(p) {
+                b.add(build_glob(&g).unwrap());
+            }
+            b.build().unwrap()
+        };
+        assert!(set("*.log").is_match("a/b/c.log"));
+        assert!(set("*.log").is_match("c.log"));
+        assert!(!set("/*.log").is_match("a/c.log"));
+        assert!(!set("src/*.rs").is_match("src/a/b.rs"));
+        assert!(set("src/**/*.rs").is_match("src/a/b.rs"));
+        assert!(set("data/**").is_match("data"));
+        assert!(set("data/").is_match("data/x/y"));
     }
 }

@@ -192,7 +192,7 @@ impl BuildOutcome {
     }
 }
 
-/// How a change was classified (brief §2).
+/// What a changed path means: what hotrun does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -208,7 +208,7 @@ pub enum ChangeKind {
     Other,
 }
 
-/// A message for the open browser tabs (brief §3).
+/// A message for the open browser tabs (the reload protocol of `assets/client.js`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Browser {
     /// A build started.

@@ -1,4 +1,4 @@
-//! Browser live reload (brief §3): a hub the loop feeds with [`Browser`] messages, the
+//! Browser live reload: a hub the loop feeds with [`Browser`] messages, the
 //! websocket `/__hotrun/ws` every open tab listens on, and the script
 //! `/__hotrun/client.js` that acts on them. Served on the proxy's origin when the proxy
 //! runs, otherwise on `reload.listen`.
@@ -241,7 +241,8 @@ fn diagnostics_json(diagnostics: &[Diagnostic]) -> Value {
     json!(shown)
 }
 
-/// Who may connect (brief §3, Security).
+/// Who may connect: the hosts and origins a tab may come from (a page elsewhere must
+/// not drive the reload socket).
 #[derive(Debug, Clone)]
 pub struct Guard {
     /// Extra `Host` names (`reload.hosts`).

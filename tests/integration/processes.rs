@@ -63,7 +63,7 @@ fn killing_hotrun_with_sigkill_takes_the_app_and_its_child_down() {
     for pid in helpers {
         wait_gone(pid, "a process started by hotrun", &h);
     }
-    // Not asserted (shared machines are noisy), but reported: the brief's bar is 1 s.
+    // Not asserted (shared machines are noisy), but reported: the bar hotrun holds itself to is 1 s.
     eprintln!(
         "app tree gone {:?} after SIGKILL of hotrun",
         started.elapsed()

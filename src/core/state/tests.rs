@@ -1134,7 +1134,7 @@ fn good_build_while_the_app_is_still_spawning_waits_for_its_pid_then_swaps() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Browser messages (brief §3)
+// Browser messages
 // ---------------------------------------------------------------------------------------
 
 #[test]
