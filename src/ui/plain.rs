@@ -1,0 +1,197 @@
+//! `--ui plain` (and the lines above the panel): timestamped lines tagged by source,
+//! colours only where allowed.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::settings::UiSettings;
+use crate::core::event::{ChangeKind, Report, Stream};
+use crate::text::{format_duration, shown};
+
+/// Who a line is from: its tag and colour.
+#[derive(Debug, Clone, Copy)]
+pub enum Tag {
+    Hotrun,
+    Error,
+    Build,
+    App,
+}
+
+/// The line for `report`, and its tag; none for what plain output leaves out.
+pub fn plain(report: &Report, settings: &UiSettings, root: &Path) -> Option<(Tag, String)> {
+    let some = |paths: &[std::path::PathBuf], count: usize| {
+        let mut names: Vec<String> = paths.iter().take(3).map(|p| rel(root, p)).collect();
+        if count > names.len() {
+            names.push(format!("and {} more", count - names.len()));
+        }
+        names.join(", ")
+    };
+    let files = |paths: &[std::path::PathBuf]| some(paths, paths.len());
+    Some(match report {
+        Report::Watching {
+            roots,
+            directories,
+            polling,
+        } => {
+            let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+            let how = match polling {
+                Some(p) => format!(" (polling every {})", format_duration(*p)),
+                None => String::new(),
+            };
+            (
+                Tag::Hotrun,
+                format!(
+                    "watching {directories} directories under {}{how}",
+                    roots.join(", ")
+                ),
+            )
+        }
+        Report::Change { paths, kind, count } => {
+            if !settings.verbose && *kind != ChangeKind::Config {
+                return None;
+            }
+            let kind = match kind {
+                ChangeKind::Build => "build input",
+                ChangeKind::Restart => "restarts the app",
+                ChangeKind::Asset => "asset: browsers reload",
+                ChangeKind::Css => "stylesheet: browsers swap it",
+                ChangeKind::Config => "config file",
+                ChangeKind::Other => "ignored (not a build input)",
+            };
+            (
+                Tag::Hotrun,
+                format!("changed: {} — {kind}", some(paths, *count)),
+            )
+        }
+        Report::BuildStarted { files: f } if f.is_empty() => (Tag::Hotrun, "building".into()),
+        Report::BuildStarted { files: f } => (Tag::Hotrun, format!("building ({})", files(f))),
+        Report::BuildFinished { outcome } => {
+            let took = format_duration(outcome.duration);
+            let (errors, warnings) = (outcome.errors(), outcome.warnings());
+            let warn = match warnings {
+                0 => String::new(),
+                1 => ", 1 warning".into(),
+                n => format!(", {n} warnings"),
+            };
+            if outcome.ok {
+                (Tag::Hotrun, format!("build ok in {took}{warn}"))
+            } else {
+                let first = outcome
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.level == "error")
+                    .map(|d| match (&d.file, d.line) {
+                        (Some(f), Some(l)) => format!(": {f}:{l}: {}", d.message),
+                        _ => format!(": {}", d.message),
+                    })
+                    .unwrap_or_default();
+                let errs = if errors == 1 {
+                    "1 error".to_string()
+                } else {
+                    format!("{errors} errors")
+                };
+                (Tag::Error, format!("build failed in {took} ({errs}{warn}){first} — the running app is untouched"))
+            }
+        }
+        Report::BuildCancelled => (Tag::Hotrun, "build cancelled: newer changes".into()),
+        Report::AppStarted { pid } => (Tag::Hotrun, format!("app started (pid {pid})")),
+        Report::AppReady { .. } => return None,
+        Report::AppExited {
+            status,
+            requested: true,
+            ..
+        } => (Tag::Hotrun, format!("app stopped ({status})")),
+        Report::AppExited {
+            status,
+            requested: false,
+            ..
+        } => (
+            Tag::Error,
+            format!("app exited by itself with {status}; it starts again after the next change"),
+        ),
+        Report::Output {
+            stream: Stream::Build,
+            line,
+        } => (Tag::Build, shown(line, settings.color)),
+        Report::Output { line, .. } => (Tag::App, shown(line, settings.color)),
+        // Worth a line when a tab changes: a reload or a stylesheet swap.
+        Report::ReloadSent { kind, clients } => {
+            if *clients == 0 {
+                return None;
+            }
+            let tabs = format!("{clients} tab{}", plural(*clients));
+            let text = match *kind {
+                "compiled" | "reload" => format!("browser: reloading {tabs}"),
+                "css" => format!("browser: stylesheet swapped in {tabs}"),
+                // The rest changes nothing on the page: worth a line in -v only.
+                _ if !settings.verbose => return None,
+                "error" => format!("browser: showing the errors in {tabs}"),
+                "ok" => format!("browser: overlay cleared in {tabs}"),
+                "exited" => format!("browser: told {tabs} the app exited"),
+                other => format!("browser: `{other}` sent to {tabs}"),
+            };
+            (Tag::Hotrun, text)
+        }
+        Report::Error { message } => (Tag::Error, message.clone()),
+        Report::Urls { urls } => {
+            let urls: Vec<String> = urls
+                .iter()
+                .map(|(what, url)| format!("{what} {url}"))
+                .collect();
+            (Tag::Hotrun, urls.join("  ·  "))
+        }
+        Report::Info { message } => (Tag::Hotrun, message.clone()),
+    })
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// A line as printed: the time, the tag (coloured when colour is on), the text.
+pub fn format_line(tag: Tag, text: &str, color: bool) -> String {
+    let (name, colour) = match tag {
+        Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
+        Tag::Error => ("hotrun", "\x1b[1;31m"),
+        Tag::Build => ("build ", "\x1b[33m"),
+        Tag::App => ("app   ", "\x1b[32m"),
+    };
+    let time = clock();
+    if color {
+        format!("\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")
+    } else {
+        format!("{time} {name} {text}")
+    }
+}
+
+/// Local wall-clock time, `HH:MM:SS.mmm`.
+fn clock() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes into the zeroed struct we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_millis()
+    )
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
