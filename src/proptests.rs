@@ -15,7 +15,7 @@ use proptest::sample::{select, Index};
 use proptest::test_runner::TestCaseError;
 
 use crate::build::cargo::{is_cargo_status, parse_dep_info, MessageCollector, RunTarget};
-use crate::build::locations;
+use crate::build::locations::locations;
 use crate::config::cli::Cli;
 use crate::config::file as config;
 use crate::config::reference::{KEYS, SECTIONS};

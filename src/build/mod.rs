@@ -3,6 +3,7 @@
 //! command's output into one rendered diagnostic plus one per `path:line:col:` found.
 
 pub mod cargo;
+pub mod locations;
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
@@ -154,7 +155,7 @@ pub fn start(
             Project::Command => {
                 let mut diagnostics = Vec::new();
                 if !success {
-                    let found = locations(&transcript);
+                    let found = locations::locations(&transcript);
                     // The whole output is kept; it counts as the error only when no
                     // `path:line:col:` location says more precisely what went wrong.
                     diagnostics.push(Diagnostic {
@@ -278,72 +279,6 @@ pub fn stamp(path: &Path) -> Option<Executable> {
     })
 }
 
-/// One diagnostic per `path:line:col:` or `path:line:` location in a tool's output
-/// (gcc, clang, go, zig, tsc… all print them).
-pub fn locations(text: &str) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for raw in text.lines() {
-        let line = crate::text::strip_ansi(raw);
-        if let Some(d) = location(&line) {
-            out.push(Diagnostic {
-                rendered: raw.to_string(),
-                ..d
-            });
-        }
-    }
-    out
-}
-
-fn location(line: &str) -> Option<Diagnostic> {
-    let trimmed = line.trim_start();
-    // The path is the first word; it must look like a file (a dot or a slash).
-    let word_end = trimmed
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(trimmed.len());
-    let word = &trimmed[..word_end];
-    let mut parts = word.split(':');
-    let file = parts.next()?;
-    let name = file.trim_start_matches("./");
-    if name.is_empty() || !(file.contains('.') || file.contains('/')) {
-        return None;
-    }
-    let line_no = number(parts.next()?)?;
-    let next = parts.next()?;
-    let (column, rest_start) = match number(next) {
-        Some(col) => (Some(col), parts.next()),
-        None => (None, Some(next)),
-    };
-    // `path:line:` must end in a colon (the rest of the word is empty).
-    if rest_start.is_none_or(|r| !r.is_empty()) || parts.next().is_some() {
-        return None;
-    }
-    let message = trimmed[word_end..].trim().to_string();
-    let lower = message.to_ascii_lowercase();
-    let level = if lower.starts_with("warning") {
-        "warning"
-    } else if lower.starts_with("note") {
-        "note"
-    } else {
-        "error"
-    };
-    Some(Diagnostic {
-        level: level.into(),
-        message,
-        rendered: String::new(),
-        file: Some(name.to_string()),
-        line: Some(line_no),
-        column,
-    })
-}
-
-/// A line or column number as tools print them: digits only (`+5` is none).
-fn number(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 /// A build's output kept for its diagnostics: at most this much (the first errors are
 /// what matters).
 const TRANSCRIPT_MAX: usize = 1024 * 1024;
@@ -356,42 +291,5 @@ fn keep(text: &mut String, line: &str) {
         text.push('\n');
     } else if !text.ends_with(CUT) {
         text.push_str(CUT);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_compiler_locations() {
-        let text = "server.c: In function 'main':\nserver.c:12:5: error: expected ';' before 'return'\n./main.go:7:2: undefined: x\nsrc/app.zig:3: warning: unused\nhttp://example.com:80/ is not a location\nnothing here\n";
-        let found = locations(text);
-        let summary: Vec<_> = found
-            .iter()
-            .map(|d| {
-                (
-                    d.file.clone().unwrap(),
-                    d.line.unwrap(),
-                    d.column,
-                    d.level.clone(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("server.c".into(), 12, Some(5), "error".into()),
-                ("main.go".into(), 7, Some(2), "error".into()),
-                ("src/app.zig".into(), 3, None, "warning".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn locations_name_a_file_and_numbers_in_digits() {
-        // No file left after `./`, a signed line or column: not a location.
-        let text = "./:0: error: x\n./././:3:1: y\nmain.c:+5: z\nmain.c:5:+2: w\n";
-        assert!(locations(text).is_empty(), "{:?}", locations(text));
     }
 }
