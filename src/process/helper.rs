@@ -13,7 +13,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::procfs::{children_of, RECHECK};
-use super::status::MODE;
+use super::status::{Status, MODE};
+use crate::core::event::ExitStatus;
 
 /// How long leftovers get after hotrun itself went away.
 const ORPHAN_GRACE: Duration = Duration::from_millis(500);
@@ -30,43 +31,89 @@ pub fn main(args: &[OsString]) -> ! {
     }
 }
 
-fn run_helper(args: &[OsString]) -> Result<i32> {
-    let arg = |i: usize| -> Result<String> {
-        Ok(args
-            .get(i)
-            .context("missing argument")?
-            .to_string_lossy()
-            .into_owned())
-    };
-    let parent: i32 = arg(0)?.parse()?;
-    let status_fd: i32 = arg(1)?.parse()?;
-    let stop_signal = Signal::try_from(arg(2)?.parse::<i32>()?)?;
-    let stop_timeout = Duration::from_millis(arg(3)?.parse()?);
-    let listen_fds: Vec<RawFd> = match arg(4)?.as_str() {
-        "-" => Vec::new(),
-        list => list
-            .split(',')
-            .map(|fd| fd.parse())
-            .collect::<Result<_, _>>()?,
-    };
-    if arg(5)? != "--" || args.len() < 7 {
-        bail!(
-            "usage: hotrun {MODE} PARENT STATUS_FD SIGNAL TIMEOUT_MS LISTEN_FDS -- PROGRAM [ARGS…]"
-        );
+/// What hotrun passes the helper on its command line.
+struct Args {
+    /// hotrun's pid: the helper's parent, as long as hotrun lives.
+    parent: i32,
+    status_fd: RawFd,
+    stop_signal: Signal,
+    stop_timeout: Duration,
+    listen_fds: Vec<RawFd>,
+    command: Vec<CString>,
+}
+
+impl Args {
+    fn parse(args: &[OsString]) -> Result<Args> {
+        let arg = |i: usize| -> Result<String> {
+            Ok(args
+                .get(i)
+                .context("missing argument")?
+                .to_string_lossy()
+                .into_owned())
+        };
+        let listen_fds: Vec<RawFd> = match arg(4)?.as_str() {
+            "-" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|fd| fd.parse())
+                .collect::<Result<_, _>>()?,
+        };
+        if arg(5)? != "--" || args.len() < 7 {
+            bail!(
+                "usage: hotrun {MODE} PARENT STATUS_FD SIGNAL TIMEOUT_MS LISTEN_FDS -- PROGRAM [ARGS…]"
+            );
+        }
+        Ok(Args {
+            parent: arg(0)?.parse()?,
+            status_fd: arg(1)?.parse()?,
+            stop_signal: Signal::try_from(arg(2)?.parse::<i32>()?)?,
+            stop_timeout: Duration::from_millis(arg(3)?.parse()?),
+            listen_fds,
+            command: args[6..]
+                .iter()
+                .map(|a| CString::new(a.as_bytes()))
+                .collect::<Result<_, _>>()?,
+        })
     }
-    let command: Vec<CString> = args[6..]
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()?;
+}
+
+fn run_helper(args: &[OsString]) -> Result<i32> {
+    let args = Args::parse(args)?;
     // SAFETY: the fd number was handed to us by hotrun and is ours alone from now on.
-    let status = unsafe { OwnedFd::from_raw_fd(status_fd) };
+    let status = unsafe { OwnedFd::from_raw_fd(args.status_fd) };
     nix::fcntl::fcntl(
         status.as_raw_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )?;
     let mut status = std::fs::File::from(status);
+    let Some(signals) = arm(args.parent)? else {
+        // hotrun died before the death signal was armed.
+        return Ok(0);
+    };
+    let app = start(&args, &status)?;
+    let _ = writeln!(status, "{}", Status::Started(app.as_raw() as u32).line());
+    let ended = supervise(app, &signals, args.stop_signal, args.stop_timeout)?;
+    let exit = match ended {
+        Some(WaitStatus::Exited(_, code)) => ExitStatus {
+            code: Some(code),
+            signal: None,
+        },
+        Some(WaitStatus::Signaled(_, sig, _)) => ExitStatus {
+            code: None,
+            signal: Some(sig as i32),
+        },
+        _ => ExitStatus {
+            code: Some(-1),
+            signal: None,
+        },
+    };
+    let _ = writeln!(status, "{}", Status::Exited(exit).line());
+    Ok(0)
+}
 
-    // Signals are only ever received synchronously, below, with sigtimedwait.
+/// Take signals only synchronously (with sigtimedwait), learn of hotrun's death
+/// (SIGUSR2) and adopt orphans. `None` when hotrun is already gone.
+fn arm(parent: i32) -> Result<Option<SigSet>> {
     let mut signals = SigSet::empty();
     for s in [
         Signal::SIGCHLD,
@@ -80,55 +127,70 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
     signals.thread_block()?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGUSR2)?;
     nix::sys::prctl::set_child_subreaper(true)?;
-    if nix::unistd::getppid().as_raw() != parent {
-        // hotrun died before the death signal was armed.
-        return Ok(0);
-    }
+    Ok((nix::unistd::getppid().as_raw() == parent).then_some(signals))
+}
 
+/// Fork and exec the command in a process group of its own; returns its pid.
+fn start(args: &Args, status: &std::fs::File) -> Result<Pid> {
     let helper = std::process::id() as libc::pid_t;
     // SAFETY: the helper is single-threaded, so fork is sound; the child only calls
     // async-signal-safe functions (and set_var/execvp, fine in a single-threaded child).
     let app = match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Child => {
-            // The command dies with its helper, however the helper dies.
-            // SAFETY: prctl and getppid are async-signal-safe.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != helper {
-                    libc::_exit(127);
-                }
-            }
-            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            let _ = SigSet::empty().thread_set_mask();
-            let status_fd = status.as_raw_fd();
-            // SAFETY: fcntl, dup2 and close on fds this process owns; single-threaded child.
-            let status_fd = unsafe {
-                if listen_fds.is_empty() {
-                    status_fd
-                } else {
-                    hand_over_sockets(&listen_fds, status_fd)
-                }
-            };
-            // Rust ignores SIGPIPE at start and exec keeps ignored signals: give the
-            // command the default, as a shell would.
-            // SAFETY: signal(2) is async-signal-safe.
-            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-            let err = nix::unistd::execvp(&command[0], &command).unwrap_err();
-            let message = format!(
-                "failed cannot run `{}`: {}\n",
-                command[0].to_string_lossy(),
-                err.desc()
-            );
-            // SAFETY: write(2) of a buffer we own to the status pipe.
-            unsafe { libc::write(status_fd, message.as_ptr().cast(), message.len()) };
-            // SAFETY: leave the forked child without running the parent's destructors.
-            unsafe { libc::_exit(127) }
-        }
+        nix::unistd::ForkResult::Child => exec(args, status.as_raw_fd(), helper),
         nix::unistd::ForkResult::Parent { child } => child,
     };
     let _ = nix::unistd::setpgid(app, app);
-    let _ = writeln!(status, "started {app}");
+    Ok(app)
+}
 
+/// In the forked child: become the command, or say why not on the status pipe.
+fn exec(args: &Args, status_fd: RawFd, helper: libc::pid_t) -> ! {
+    let (listen_fds, command) = (&args.listen_fds, &args.command);
+    // The command dies with its helper, however the helper dies.
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != helper {
+            libc::_exit(127);
+        }
+    }
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = SigSet::empty().thread_set_mask();
+    // SAFETY: fcntl, dup2 and close on fds this process owns; single-threaded child.
+    let status_fd = unsafe {
+        if listen_fds.is_empty() {
+            status_fd
+        } else {
+            hand_over_sockets(listen_fds, status_fd)
+        }
+    };
+    // Rust ignores SIGPIPE at start and exec keeps ignored signals: give the
+    // command the default, as a shell would.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let err = nix::unistd::execvp(&command[0], command).unwrap_err();
+    let message = Status::Failed(format!(
+        "cannot run `{}`: {}",
+        command[0].to_string_lossy(),
+        err.desc()
+    ))
+    .line()
+        + "\n";
+    // SAFETY: write(2) of a buffer we own to the status pipe.
+    unsafe { libc::write(status_fd, message.as_ptr().cast(), message.len()) };
+    // SAFETY: leave the forked child without running the parent's destructors.
+    unsafe { libc::_exit(127) }
+}
+
+/// Reap until the command and everything it left are gone; stop it on a stop request
+/// (the stop signal, then SIGKILL after the stop timeout) or when hotrun dies. Returns
+/// how the command ended.
+fn supervise(
+    app: Pid,
+    signals: &SigSet,
+    stop_signal: Signal,
+    stop_timeout: Duration,
+) -> Result<Option<WaitStatus>> {
     let mut app_status: Option<WaitStatus> = None;
     // When the stop signal turns into SIGKILL.
     let mut kill_at: Option<Instant> = None;
@@ -168,7 +230,7 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
             Some(at) => at.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(3600),
         };
-        match wait_signal(&signals, timeout) {
+        match wait_signal(signals, timeout) {
             Some(Signal::SIGCHLD) | None => {}
             Some(Signal::SIGUSR2) => {
                 // hotrun is gone: stop quickly, nobody waits for a graceful exit.
@@ -191,13 +253,7 @@ fn run_helper(args: &[OsString]) -> Result<i32> {
             killed = true;
         }
     }
-    let line = match app_status {
-        Some(WaitStatus::Exited(_, code)) => format!("exited code {code}"),
-        Some(WaitStatus::Signaled(_, sig, _)) => format!("exited signal {}", sig as i32),
-        _ => "exited code -1".to_string(),
-    };
-    let _ = writeln!(status, "{line}");
-    Ok(0)
+    Ok(app_status)
 }
 
 /// Wait for one of `set` for at most `timeout`.

@@ -1,6 +1,8 @@
 //! The status pipe between a helper and hotrun: one line per fact, `started PID`,
 //! `exited code N` or `exited signal N`, `failed WHY`.
 
+use crate::core::event::ExitStatus;
+
 /// The hidden first argument that turns hotrun into the helper.
 pub const MODE: &str = "__supervise";
 
@@ -10,11 +12,24 @@ pub type StatusReader = tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Started(u32),
-    Exited(crate::core::event::ExitStatus),
+    Exited(ExitStatus),
     Failed(String),
 }
 
 impl Status {
+    /// The line that says it on the pipe (without its newline).
+    pub fn line(&self) -> String {
+        match self {
+            Status::Started(pid) => format!("started {pid}"),
+            Status::Exited(ExitStatus {
+                signal: Some(signal),
+                ..
+            }) => format!("exited signal {signal}"),
+            Status::Exited(status) => format!("exited code {}", status.code.unwrap_or(-1)),
+            Status::Failed(why) => format!("failed {why}"),
+        }
+    }
+
     pub fn parse(line: &str) -> Option<Status> {
         let (word, rest) = line.split_once(' ')?;
         match word {
@@ -23,11 +38,11 @@ impl Status {
                 let (kind, n) = rest.split_once(' ')?;
                 let n: i32 = n.parse().ok()?;
                 Some(Status::Exited(match kind {
-                    "code" => crate::core::event::ExitStatus {
+                    "code" => ExitStatus {
                         code: Some(n),
                         signal: None,
                     },
-                    _ => crate::core::event::ExitStatus {
+                    _ => ExitStatus {
                         code: None,
                         signal: Some(n),
                     },
@@ -48,14 +63,14 @@ mod tests {
         assert_eq!(Status::parse("started 42"), Some(Status::Started(42)));
         assert_eq!(
             Status::parse("exited code 3"),
-            Some(Status::Exited(crate::core::event::ExitStatus {
+            Some(Status::Exited(ExitStatus {
                 code: Some(3),
                 signal: None
             }))
         );
         assert_eq!(
             Status::parse("exited signal 9"),
-            Some(Status::Exited(crate::core::event::ExitStatus {
+            Some(Status::Exited(ExitStatus {
                 code: None,
                 signal: Some(9)
             }))
@@ -65,5 +80,23 @@ mod tests {
             Some(Status::Failed(_))
         ));
         assert_eq!(Status::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn what_the_helper_writes_is_what_hotrun_reads() {
+        for status in [
+            Status::Started(42),
+            Status::Exited(ExitStatus {
+                code: Some(3),
+                signal: None,
+            }),
+            Status::Exited(ExitStatus {
+                code: None,
+                signal: Some(9),
+            }),
+            Status::Failed("cannot run `x`: No such file or directory".into()),
+        ] {
+            assert_eq!(Status::parse(&status.line()), Some(status));
+        }
     }
 }
