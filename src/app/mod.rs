@@ -93,60 +93,8 @@ pub fn start(
     context: AppContext<'_>,
 ) -> Result<Handle> {
     let stdin_slot = context.stdin_slot;
-    let mut env: Vec<(OsString, OsString)> = Vec::new();
-    env.extend(context.env.iter().map(|(k, v)| (k.into(), v.into())));
-    if let Project::Cargo(cargo) = project {
-        env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
-    }
-    for file in &settings.run.env_files {
-        // Re-read at every start, so an edited .env takes effect with the next swap.
-        match std::fs::read_to_string(file) {
-            Ok(text) => env.extend(
-                parse_env_file(&text)
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into())),
-            ),
-            // A missing one is skipped (as air and most .env loaders do), said once.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> =
-                    std::sync::Mutex::new(Vec::new());
-                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-                if !said.contains(file) {
-                    said.push(file.clone());
-                    let _ = tx.send(Event::Notice(format!(
-                        "env file {} does not exist: the app starts without it",
-                        file.display()
-                    )));
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Event::Notice(format!(
-                    "cannot read env file {}: {e}",
-                    file.display()
-                )));
-            }
-        }
-    }
-    env.extend(settings.run.env.iter().map(|(k, v)| (k.into(), v.into())));
-
-    let (program, args): (OsString, Vec<OsString>) = match (&settings.run.cmd, executable) {
-        (Some(cmd), _) => {
-            let mut args: Vec<OsString> = vec!["-c".into(), exec_line(cmd).into(), "sh".into()];
-            args.extend(settings.run.args.iter().map(OsString::from));
-            ("sh".into(), args)
-        }
-        (None, Some(exe)) => (
-            exe.as_os_str().to_owned(),
-            settings.run.args.iter().map(OsString::from).collect(),
-        ),
-        (None, None) => anyhow::bail!("nothing to run: no run command and no executable"),
-    };
-    if !settings.run.cwd.is_dir() {
-        anyhow::bail!(
-            "the app's directory {} (`run.cwd`, else where hotrun started) is gone",
-            settings.run.cwd.display()
-        );
-    }
+    let env = environment(settings, project, context.env, &tx);
+    let (program, args) = command_line(settings, executable)?;
     let spec = Spec {
         program,
         args,
@@ -202,6 +150,80 @@ pub fn start(
         });
     });
     Ok(handle)
+}
+
+/// The app's environment: its address (`PORT`), what `cargo run` sets, the env files
+/// (read again at every start, so an edited `.env` takes effect with the next swap),
+/// then `run.env`.
+fn environment(
+    settings: &Settings,
+    project: &Project,
+    address: &[(String, String)],
+    tx: &UnboundedSender<Event>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    env.extend(address.iter().map(|(k, v)| (k.into(), v.into())));
+    if let Project::Cargo(cargo) = project {
+        env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
+    }
+    for file in &settings.run.env_files {
+        // Re-read at every start, so an edited .env takes effect with the next swap.
+        match std::fs::read_to_string(file) {
+            Ok(text) => env.extend(
+                parse_env_file(&text)
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into())),
+            ),
+            // A missing one is skipped (as air and most .env loaders do), said once.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> =
+                    std::sync::Mutex::new(Vec::new());
+                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+                if !said.contains(file) {
+                    said.push(file.clone());
+                    let _ = tx.send(Event::Notice(format!(
+                        "env file {} does not exist: the app starts without it",
+                        file.display()
+                    )));
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Event::Notice(format!(
+                    "cannot read env file {}: {e}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    env.extend(settings.run.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env
+}
+
+/// What runs: `run.cmd` through `sh -c` (see [`exec_line`]), else the built
+/// executable, with `run.args`. Fails when there is neither, or `run.cwd` is gone.
+fn command_line(
+    settings: &Settings,
+    executable: Option<&Path>,
+) -> Result<(OsString, Vec<OsString>)> {
+    let (program, args): (OsString, Vec<OsString>) = match (&settings.run.cmd, executable) {
+        (Some(cmd), _) => {
+            let mut args: Vec<OsString> = vec!["-c".into(), exec_line(cmd).into(), "sh".into()];
+            args.extend(settings.run.args.iter().map(OsString::from));
+            ("sh".into(), args)
+        }
+        (None, Some(exe)) => (
+            exe.as_os_str().to_owned(),
+            settings.run.args.iter().map(OsString::from).collect(),
+        ),
+        (None, None) => anyhow::bail!("nothing to run: no run command and no executable"),
+    };
+    if !settings.run.cwd.is_dir() {
+        anyhow::bail!(
+            "the app's directory {} (`run.cwd`, else where hotrun started) is gone",
+            settings.run.cwd.display()
+        );
+    }
+    Ok((program, args))
 }
 
 /// What an app's helper says, turned into app events.

@@ -37,58 +37,23 @@ pub fn start(
     tx: UnboundedSender<Event>,
 ) -> Result<Option<Handle>> {
     let started = Instant::now();
-    let mut env: Vec<(OsString, OsString)> = settings
+    let env: Vec<(OsString, OsString)> = settings
         .build
         .env
         .iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     let spec = match project {
-        Project::Cargo(cargo) => {
-            env.push(("CARGO_TERM_PROGRESS_WHEN".into(), "never".into()));
-            if settings.ui.color {
-                env.push(("CARGO_TERM_COLOR".into(), "always".into()));
-            }
-            Spec {
-                program: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-                args: cargo.build_args(&settings.build.cargo),
-                env,
-                cwd: settings.cwd.clone(),
-                stop_signal: libc::SIGTERM,
-                stop_timeout: std::time::Duration::from_millis(500),
-                stdin: false,
-                listen_fds: Vec::new(),
-            }
-        }
-        Project::Command => {
-            let mut steps: Vec<String> = settings.build.before.clone();
-            steps.extend(settings.build.cmd.clone());
-            if steps.is_empty() {
+        Project::Cargo(cargo) => cargo_spec(settings, cargo, env),
+        Project::Command => match command_spec(settings, env) {
+            Some(spec) => spec,
+            None => {
                 // Nothing to build: a run command alone.
-                let _ = tx.send(Event::BuildFinished {
-                    id,
-                    outcome: outcome(true, started, Vec::new(), None),
-                });
+                let outcome = outcome(true, started, Vec::new(), None);
+                let _ = tx.send(Event::BuildFinished { id, outcome });
                 return Ok(None);
             }
-            // Each step through its own `sh -c`, stopping at the first failure.
-            let script = (1..=steps.len())
-                .map(|i| format!("sh -c \"${i}\""))
-                .collect::<Vec<_>>()
-                .join(" && ");
-            let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "sh".into()];
-            args.extend(steps.into_iter().map(OsString::from));
-            Spec {
-                program: "sh".into(),
-                args,
-                env,
-                cwd: settings.root.clone(),
-                stop_signal: libc::SIGTERM,
-                stop_timeout: std::time::Duration::from_millis(500),
-                stdin: false,
-                listen_fds: Vec::new(),
-            }
-        }
+        },
     };
     let mut helper = client::spawn(&spec)?;
     let handle = helper.child.id().map(Handle::new);
@@ -108,75 +73,61 @@ pub fn start(
         };
         let exit = collect::follow(&mut helper, &mut sink).await;
         collect::reap(&mut helper, &reaped, exit).await;
-        let BuildSink {
-            tx,
-            project,
-            collector,
-            transcript,
-            unexplained,
-            ..
-        } = sink;
         let success = exit.is_some_and(|s| s.success());
-        let result = match &project {
-            Project::Cargo(_) => {
-                let mut diagnostics = collector.diagnostics;
-                let executable = collector.executable.as_deref().and_then(stamp);
-                let ok = success && executable.is_some();
-                if !ok && !unexplained.trim().is_empty() {
-                    // Build-script panics, manifest errors: shown too.
-                    diagnostics.push(Diagnostic {
-                        level: "error".into(),
-                        message: first_line(&unexplained),
-                        rendered: unexplained,
-                        file: None,
-                        line: None,
-                        column: None,
-                    });
-                }
-                if success && executable.is_none() {
-                    diagnostics.push(plain_error(
-                        "cargo build succeeded but named no executable for the target",
-                    ));
-                }
-                let mut outcome = outcome(ok, started, diagnostics, executable.clone());
-                if let Some(exe) = &executable {
-                    if let Ok(inputs) = cargo::read_dep_info(&exe.path) {
-                        // Event paths are canonical; so must these be.
-                        let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = inputs
-                            .into_iter()
-                            .map(|p| p.canonicalize().unwrap_or(p))
-                            .partition(|p| p.is_dir());
-                        outcome.input_files = files;
-                        outcome.input_dirs = dirs;
-                    }
-                }
-                outcome
-            }
-            Project::Command => {
-                let mut diagnostics = Vec::new();
-                if !success {
-                    let found = locations::locations(&transcript);
-                    // The whole output is kept; it counts as the error only when no
-                    // `path:line:col:` location says more precisely what went wrong.
-                    diagnostics.push(Diagnostic {
-                        level: if found.is_empty() { "error" } else { "note" }.into(),
-                        message: first_line(&transcript),
-                        rendered: transcript.clone(),
-                        file: None,
-                        line: None,
-                        column: None,
-                    });
-                    diagnostics.extend(found);
-                }
-                outcome(success, started, diagnostics, None)
-            }
-        };
-        let _ = tx.send(Event::BuildFinished {
-            id,
-            outcome: result,
-        });
+        let tx = sink.tx.clone();
+        let outcome = sink.outcome(success, started);
+        let _ = tx.send(Event::BuildFinished { id, outcome });
     });
     Ok(handle)
+}
+
+/// `cargo build` with JSON messages, no progress bar, colours when hotrun has them.
+fn cargo_spec(
+    settings: &Settings,
+    cargo: &CargoProject,
+    mut env: Vec<(OsString, OsString)>,
+) -> Spec {
+    env.push(("CARGO_TERM_PROGRESS_WHEN".into(), "never".into()));
+    if settings.ui.color {
+        env.push(("CARGO_TERM_COLOR".into(), "always".into()));
+    }
+    Spec {
+        program: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        args: cargo.build_args(&settings.build.cargo),
+        env,
+        cwd: settings.cwd.clone(),
+        stop_signal: libc::SIGTERM,
+        stop_timeout: std::time::Duration::from_millis(500),
+        stdin: false,
+        listen_fds: Vec::new(),
+    }
+}
+
+/// `build.before` then `build.cmd`, each through its own `sh -c`, stopping at the
+/// first failure; `None` when there is nothing to run.
+fn command_spec(settings: &Settings, env: Vec<(OsString, OsString)>) -> Option<Spec> {
+    let mut steps: Vec<String> = settings.build.before.clone();
+    steps.extend(settings.build.cmd.clone());
+    if steps.is_empty() {
+        return None;
+    }
+    // Each step through its own `sh -c`, stopping at the first failure.
+    let script = (1..=steps.len())
+        .map(|i| format!("sh -c \"${i}\""))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "sh".into()];
+    args.extend(steps.into_iter().map(OsString::from));
+    Some(Spec {
+        program: "sh".into(),
+        args,
+        env,
+        cwd: settings.root.clone(),
+        stop_signal: libc::SIGTERM,
+        stop_timeout: std::time::Duration::from_millis(500),
+        stdin: false,
+        listen_fds: Vec::new(),
+    })
 }
 
 /// What a build's helper says: Cargo's JSON messages collected, a build command's
@@ -204,6 +155,75 @@ impl BuildSink {
                 });
             }
         }
+    }
+}
+
+impl BuildSink {
+    /// What the build amounts to, once its helper is reaped.
+    fn outcome(self, success: bool, started: Instant) -> BuildOutcome {
+        match &self.project {
+            Project::Cargo(_) => self.cargo_outcome(success, started),
+            Project::Command => self.command_outcome(success, started),
+        }
+    }
+
+    /// Cargo's diagnostics, the executable it named, and its dep-info: the files the
+    /// next build depends on.
+    fn cargo_outcome(self, success: bool, started: Instant) -> BuildOutcome {
+        let (collector, unexplained) = (self.collector, self.unexplained);
+        let mut diagnostics = collector.diagnostics;
+        let executable = collector.executable.as_deref().and_then(stamp);
+        let ok = success && executable.is_some();
+        if !ok && !unexplained.trim().is_empty() {
+            // Build-script panics, manifest errors: shown too.
+            diagnostics.push(Diagnostic {
+                level: "error".into(),
+                message: first_line(&unexplained),
+                rendered: unexplained,
+                file: None,
+                line: None,
+                column: None,
+            });
+        }
+        if success && executable.is_none() {
+            diagnostics.push(plain_error(
+                "cargo build succeeded but named no executable for the target",
+            ));
+        }
+        let mut outcome = outcome(ok, started, diagnostics, executable.clone());
+        if let Some(exe) = &executable {
+            if let Ok(inputs) = cargo::read_dep_info(&exe.path) {
+                // Event paths are canonical; so must these be.
+                let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = inputs
+                    .into_iter()
+                    .map(|p| p.canonicalize().unwrap_or(p))
+                    .partition(|p| p.is_dir());
+                outcome.input_files = files;
+                outcome.input_dirs = dirs;
+            }
+        }
+        outcome
+    }
+
+    /// A build command's whole output, and the `path:line:col:` locations in it.
+    fn command_outcome(self, success: bool, started: Instant) -> BuildOutcome {
+        let transcript = self.transcript;
+        let mut diagnostics = Vec::new();
+        if !success {
+            let found = locations::locations(&transcript);
+            // The whole output is kept; it counts as the error only when no
+            // `path:line:col:` location says more precisely what went wrong.
+            diagnostics.push(Diagnostic {
+                level: if found.is_empty() { "error" } else { "note" }.into(),
+                message: first_line(&transcript),
+                rendered: transcript.clone(),
+                file: None,
+                line: None,
+                column: None,
+            });
+            diagnostics.extend(found);
+        }
+        outcome(success, started, diagnostics, None)
     }
 }
 

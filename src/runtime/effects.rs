@@ -195,92 +195,115 @@ impl Effects {
         }
     }
 
+    /// Start build `id`; one that cannot start finishes at once, failed, saying why.
+    fn start_build(&mut self, id: u64) {
+        match build::start(id, &self.settings, &self.project, self.tx.clone()) {
+            Ok(Some(handle)) => {
+                self.builds.insert(id, handle);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let message = format!("cannot start the build: {e:#}");
+                let _ = self.tx.send(Event::BuildFinished {
+                    id,
+                    outcome: BuildOutcome {
+                        ok: false,
+                        cancelled: false,
+                        duration: Default::default(),
+                        diagnostics: vec![Diagnostic {
+                            level: "error".into(),
+                            message: message.clone(),
+                            rendered: message,
+                            file: None,
+                            line: None,
+                            column: None,
+                        }],
+                        executable: None,
+                        input_files: Vec::new(),
+                        input_dirs: Vec::new(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Start app generation `gen`; one that cannot start exits at once (code 127),
+    /// saying why.
+    fn spawn_app(&mut self, gen: u64, executable: Option<&std::path::Path>) {
+        let context = app::AppContext {
+            listen_fds: &self.listen_fds,
+            env: &self.app_env,
+            stdin_slot: self.stdin_slot.clone(),
+        };
+        match app::start(
+            gen,
+            executable,
+            &self.settings,
+            &self.project,
+            self.tx.clone(),
+            context,
+        ) {
+            Ok(handle) => {
+                self.apps.insert(gen, handle);
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                let _ = self.tx.send(Event::Notice(message.clone()));
+                let _ = self.tx.send(Event::AppExited {
+                    gen,
+                    status: ExitStatus {
+                        code: Some(127),
+                        signal: None,
+                    },
+                    output: vec![format!("hotrun: {message}")],
+                });
+            }
+        }
+    }
+
+    /// Ask app generation `gen` to stop; behind the proxy, once what it is still
+    /// answering is answered.
+    fn stop_app(&self, gen: u64) {
+        if let Some(handle) = self.apps.get(&gen) {
+            match &self.proxy {
+                // The gate is closed already; requests the app has still to
+                // answer are let through first.
+                Some(proxy) => {
+                    let drained = proxy.drained(self.settings.run.stop_timeout);
+                    let handle = handle.clone();
+                    tokio::spawn(async move {
+                        drained.await;
+                        handle.request_stop();
+                    });
+                }
+                None => handle.request_stop(),
+            }
+        }
+    }
+
+    /// `o`: open the most public URL in the desktop's browser.
+    fn open_url(&mut self) -> Performed {
+        let message = match self.printer.public_url() {
+            Some(url) => match open_in_browser(url) {
+                Ok(()) => format!("opening {url}"),
+                Err(e) => format!("cannot open {url}: {e}"),
+            },
+            None => "no URL to open: set proxy.listen, run.listen or run.ready".into(),
+        };
+        self.perform(Effect::Report(Report::Info { message }))
+    }
+
     /// Perform one effect.
     pub(super) fn perform(&mut self, effect: Effect) -> Performed {
         match effect {
-            Effect::StartBuild { id, .. } => {
-                match build::start(id, &self.settings, &self.project, self.tx.clone()) {
-                    Ok(Some(handle)) => {
-                        self.builds.insert(id, handle);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let message = format!("cannot start the build: {e:#}");
-                        let _ = self.tx.send(Event::BuildFinished {
-                            id,
-                            outcome: BuildOutcome {
-                                ok: false,
-                                cancelled: false,
-                                duration: Default::default(),
-                                diagnostics: vec![Diagnostic {
-                                    level: "error".into(),
-                                    message: message.clone(),
-                                    rendered: message,
-                                    file: None,
-                                    line: None,
-                                    column: None,
-                                }],
-                                executable: None,
-                                input_files: Vec::new(),
-                                input_dirs: Vec::new(),
-                            },
-                        });
-                    }
-                }
-            }
+            Effect::StartBuild { id, .. } => self.start_build(id),
             Effect::CancelBuild { id } => {
                 if let Some(handle) = self.builds.remove(&id) {
                     handle.request_stop();
                 }
             }
-            Effect::SpawnApp { gen, executable } => {
-                let context = app::AppContext {
-                    listen_fds: &self.listen_fds,
-                    env: &self.app_env,
-                    stdin_slot: self.stdin_slot.clone(),
-                };
-                match app::start(
-                    gen,
-                    executable.as_deref(),
-                    &self.settings,
-                    &self.project,
-                    self.tx.clone(),
-                    context,
-                ) {
-                    Ok(handle) => {
-                        self.apps.insert(gen, handle);
-                    }
-                    Err(e) => {
-                        let message = format!("{e:#}");
-                        let _ = self.tx.send(Event::Notice(message.clone()));
-                        let _ = self.tx.send(Event::AppExited {
-                            gen,
-                            status: ExitStatus {
-                                code: Some(127),
-                                signal: None,
-                            },
-                            output: vec![format!("hotrun: {message}")],
-                        });
-                    }
-                }
-            }
-            Effect::StopApp { gen } => {
-                if let Some(handle) = self.apps.get(&gen) {
-                    match &self.proxy {
-                        // The gate is closed already; requests the app has still to
-                        // answer are let through first.
-                        Some(proxy) => {
-                            let drained = proxy.drained(self.settings.run.stop_timeout);
-                            let handle = handle.clone();
-                            tokio::spawn(async move {
-                                drained.await;
-                                handle.request_stop();
-                            });
-                        }
-                        None => handle.request_stop(),
-                    }
-                }
-            }
+            Effect::SpawnApp { gen, executable } => self.spawn_app(gen, executable.as_deref()),
+            Effect::StopApp { gen } => self.stop_app(gen),
             Effect::Report(report) => {
                 if let Err(e) = self.printer.report(&report) {
                     // Nobody sees what hotrun says any more: stop, and say so in the
@@ -299,16 +322,7 @@ impl Effects {
             }
             Effect::Ui(UiAction::Clear) => self.printer.clear(),
             Effect::Ui(UiAction::Redraw) => {}
-            Effect::Ui(UiAction::Open) => {
-                let message = match self.printer.public_url() {
-                    Some(url) => match open_in_browser(url) {
-                        Ok(()) => format!("opening {url}"),
-                        Err(e) => format!("cannot open {url}: {e}"),
-                    },
-                    None => "no URL to open: set proxy.listen, run.listen or run.ready".into(),
-                };
-                return self.perform(Effect::Report(Report::Info { message }));
-            }
+            Effect::Ui(UiAction::Open) => return self.open_url(),
             Effect::Exit(code) => {
                 // Whatever still runs (a cancelled build) is stopped by its helper
                 // when hotrun exits; ask now so it starts at once.

@@ -14,7 +14,7 @@ use super::readiness;
 use super::setup::{panel_info, Prepared};
 use super::sources::{forward_stdin, listen_for_signals, read_commands, sleep_until, tick};
 use crate::app::StdinSlot;
-use crate::config::settings::Ui;
+use crate::config::settings::{Settings, Ui};
 use crate::core::event::{Effect, Event, Report};
 use crate::core::options::Options;
 use crate::core::state::State;
@@ -22,7 +22,8 @@ use crate::ui::Printer;
 use crate::watch;
 use crate::web::hub::{self, Guard, Hub};
 use crate::web::proxy;
-use crate::web::sockets::Sockets;
+use crate::web::proxy::ProxyHandle;
+use crate::web::sockets::{ProxySockets, ReloadSocket, Sockets};
 
 /// Run until an effect says exit; returns the exit code.
 pub(super) async fn run(prepared: Prepared, sockets: Sockets) -> Result<i32> {
@@ -120,6 +121,67 @@ fn wire(
         proxy: proxy_sockets,
         reload: reload_socket,
     } = sockets;
+    let Servers {
+        hub,
+        proxy,
+        reload_url,
+        reload_moved,
+    } = servers(&settings, proxy_sockets, reload_socket, &tx)?;
+    // Watching starts once the servers answer (another hotrun may be asking).
+    let watcher = watch::start(watch.clone(), tx.clone())?;
+    let state = State::new(options, classifier);
+    let mut effects = Effects {
+        listen_fds,
+        listen_addrs,
+        proxy_app,
+        found_said: Default::default(),
+        direct_url: Default::default(),
+        _listeners: listeners,
+        app_env,
+        probe,
+        proxy,
+        lost_reported: false,
+        printer: Printer::new(
+            settings.ui.clone(),
+            settings.root.clone(),
+            panel_info(&settings, reload_url.as_deref()),
+        )
+        .context("cannot set up the terminal")?,
+        settings,
+        project,
+        tx,
+        builds: Default::default(),
+        apps: Default::default(),
+        stdin_slot,
+        hub,
+        reload_url,
+        watcher,
+        watched: watch,
+        retiring: None,
+        cli,
+    };
+    announce(&mut effects, reload_moved);
+    Ok((state, effects))
+}
+
+/// hotrun's servers, started.
+struct Servers {
+    /// The open browser tabs (`reload.enabled`).
+    hub: Option<Arc<Hub>>,
+    proxy: Option<ProxyHandle>,
+    /// Where the reload script is served without the proxy…
+    reload_url: Option<String>,
+    /// …and why not on `reload.listen`, when another hotrun has it.
+    reload_moved: Option<String>,
+}
+
+/// Start the proxy and the reload server on the sockets bound at setup.
+fn servers(
+    settings: &Settings,
+    proxy_sockets: Option<ProxySockets>,
+    reload_socket: Option<ReloadSocket>,
+    tx: &UnboundedSender<Event>,
+) -> Result<Servers> {
     let hub = settings
         .reload
         .enabled
@@ -155,39 +217,16 @@ fn wire(
         reload_url = Some(format!("http://{addr}{}", hub::SCRIPT_PATH));
         hub::serve(socket.listener, hub.clone(), guard(false), tx.clone())?;
     }
-    // Watching starts once the servers answer (another hotrun may be asking).
-    let watcher = watch::start(watch.clone(), tx.clone())?;
-    let state = State::new(options, classifier);
-    let mut effects = Effects {
-        listen_fds,
-        listen_addrs,
-        proxy_app,
-        found_said: Default::default(),
-        direct_url: Default::default(),
-        _listeners: listeners,
-        app_env,
-        probe,
-        proxy,
-        lost_reported: false,
-        printer: Printer::new(
-            settings.ui.clone(),
-            settings.root.clone(),
-            panel_info(&settings, reload_url.as_deref()),
-        )
-        .context("cannot set up the terminal")?,
-        settings,
-        project,
-        tx,
-        builds: Default::default(),
-        apps: Default::default(),
-        stdin_slot,
+    Ok(Servers {
         hub,
+        proxy,
         reload_url,
-        watcher,
-        watched: watch,
-        retiring: None,
-        cli,
-    };
+        reload_moved,
+    })
+}
+
+/// Say once at start where everything is, and what hotrun chose by itself.
+fn announce(effects: &mut Effects, reload_moved: Option<String>) {
     if let Some(message) = reload_moved {
         effects.perform(Effect::Report(Report::Info { message }));
     }
@@ -205,5 +244,4 @@ fn wire(
         let message = format!("config: {}", file.display());
         effects.perform(Effect::Report(Report::Info { message }));
     }
-    Ok((state, effects))
 }
