@@ -4,6 +4,8 @@
 
 pub mod cargo;
 pub mod locations;
+#[cfg(test)]
+mod proptests;
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;

@@ -6,6 +6,8 @@ pub mod air;
 pub mod cli;
 pub mod file;
 pub mod plan;
+#[cfg(test)]
+mod proptests;
 pub mod reference;
 pub mod settings;
 pub mod values;

@@ -11,6 +11,8 @@ use crate::web::sockets::Sockets;
 
 mod effects;
 mod event_loop;
+#[cfg(test)]
+mod proptests;
 mod readiness;
 mod setup;
 mod sources;

@@ -5,5 +5,7 @@ pub mod cache;
 pub mod http;
 pub mod hub;
 pub mod inject;
+#[cfg(test)]
+mod proptests;
 pub mod proxy;
 pub mod sockets;
