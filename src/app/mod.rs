@@ -2,7 +2,9 @@
 //! `cargo run` would give it plus `run.env_file` and `run.env`, and turns what happens
 //! to it into app events. Stopping is the helper's job (see `process`).
 
-use std::ffi::OsString;
+mod command;
+mod env;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use crate::process::client::{self, Handle, Spec};
 use crate::process::collect::{self, Pipe, Sink};
 use crate::process::lines::{say_dropped, Throttle};
 use crate::process::status::MODE;
+use command::command_line;
+use env::environment;
 use tokio::io::AsyncWriteExt;
 
 /// Where hotrun's stdin goes in plain mode: the current app's stdin pipe, and what was
@@ -152,80 +156,6 @@ pub fn start(
     Ok(handle)
 }
 
-/// The app's environment: its address (`PORT`), what `cargo run` sets, the env files
-/// (read again at every start, so an edited `.env` takes effect with the next swap),
-/// then `run.env`.
-fn environment(
-    settings: &Settings,
-    project: &Project,
-    address: &[(String, String)],
-    tx: &UnboundedSender<Event>,
-) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = Vec::new();
-    env.extend(address.iter().map(|(k, v)| (k.into(), v.into())));
-    if let Project::Cargo(cargo) = project {
-        env.extend(cargo.package.env.iter().map(|(k, v)| (k.into(), v.into())));
-    }
-    for file in &settings.run.env_files {
-        // Re-read at every start, so an edited .env takes effect with the next swap.
-        match std::fs::read_to_string(file) {
-            Ok(text) => env.extend(
-                parse_env_file(&text)
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into())),
-            ),
-            // A missing one is skipped (as air and most .env loaders do), said once.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> =
-                    std::sync::Mutex::new(Vec::new());
-                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-                if !said.contains(file) {
-                    said.push(file.clone());
-                    let _ = tx.send(Event::Notice(format!(
-                        "env file {} does not exist: the app starts without it",
-                        file.display()
-                    )));
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Event::Notice(format!(
-                    "cannot read env file {}: {e}",
-                    file.display()
-                )));
-            }
-        }
-    }
-    env.extend(settings.run.env.iter().map(|(k, v)| (k.into(), v.into())));
-    env
-}
-
-/// What runs: `run.cmd` through `sh -c` (see [`exec_line`]), else the built
-/// executable, with `run.args`. Fails when there is neither, or `run.cwd` is gone.
-fn command_line(
-    settings: &Settings,
-    executable: Option<&Path>,
-) -> Result<(OsString, Vec<OsString>)> {
-    let (program, args): (OsString, Vec<OsString>) = match (&settings.run.cmd, executable) {
-        (Some(cmd), _) => {
-            let mut args: Vec<OsString> = vec!["-c".into(), exec_line(cmd).into(), "sh".into()];
-            args.extend(settings.run.args.iter().map(OsString::from));
-            ("sh".into(), args)
-        }
-        (None, Some(exe)) => (
-            exe.as_os_str().to_owned(),
-            settings.run.args.iter().map(OsString::from).collect(),
-        ),
-        (None, None) => anyhow::bail!("nothing to run: no run command and no executable"),
-    };
-    if !settings.run.cwd.is_dir() {
-        anyhow::bail!(
-            "the app's directory {} (`run.cwd`, else where hotrun started) is gone",
-            settings.run.cwd.display()
-        );
-    }
-    Ok((program, args))
-}
-
 /// What an app's helper says, turned into app events.
 struct AppSink {
     tx: UnboundedSender<Event>,
@@ -280,89 +210,6 @@ impl Sink for AppSink {
     }
 }
 
-/// The `sh -c` script for `run.cmd`: `exec` in front of the command, so the app is the
-/// process hotrun signals, with `run.args` appended as `"$@"`. Leading `NAME=value`
-/// words stay in front (`APP_ENV=dev exec ./app`). A compound line (`a && b`, a
-/// pipeline, a loop) or one starting with a shell builtin is run as written, with
-/// the arguments in `$@` for it to use.
-pub fn exec_line(cmd: &str) -> String {
-    const BUILTINS: &[&str] = &[
-        "exec", "cd", "export", "if", "for", "while", "until", "case", "{", "[", "[[", "set",
-        "source", ".", "eval", "exit", "trap", "ulimit", "umask", "unset", "wait", "read", "local",
-        "alias", "!",
-    ];
-    let line = cmd.trim();
-    // Quoting, expansions and comments need a real shell parser: run those as written.
-    if line.contains([
-        '&', '|', ';', '\n', '(', ')', '`', '\'', '"', '\\', '$', '#',
-    ]) {
-        return line.to_string();
-    }
-    let mut offset = 0;
-    for word in line.split_whitespace() {
-        let at = offset + line[offset..].find(word).unwrap_or(0);
-        offset = at + word.len();
-        let is_assignment = word.split_once('=').is_some_and(|(name, _)| {
-            !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-        if is_assignment {
-            continue;
-        }
-        if BUILTINS.contains(&word) {
-            return line.to_string();
-        }
-        return format!("{}exec {} \"$@\"", &line[..at], &line[at..]);
-    }
-    line.to_string()
-}
-
-/// `.env` syntax: `KEY=value`, optional `export `, `#` comments, single quotes taken
-/// literally, double quotes with `\n`, `\"` and `\\` escapes.
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            continue;
-        }
-        let value = value.trim();
-        let value = if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
-        {
-            inner.to_string()
-        } else if let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-            let mut s = String::new();
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                if c == '\\' {
-                    match chars.next() {
-                        Some('n') => s.push('\n'),
-                        Some(other) => s.push(other),
-                        None => s.push('\\'),
-                    }
-                } else {
-                    s.push(c);
-                }
-            }
-            s
-        } else {
-            // Unquoted: a ` #` starts a comment.
-            value.split(" #").next().unwrap_or("").trim().to_string()
-        };
-        out.push((key.to_string(), value));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,39 +231,5 @@ mod tests {
         assert!(lines[0].len() <= LAST_BYTES && lines[0].chars().all(|c| c == 'é'));
         last.push("after");
         assert_eq!(last.take(), vec!["after".to_string()]);
-    }
-
-    #[test]
-    fn run_commands_get_exec() {
-        assert_eq!(exec_line("./build/app --x"), "exec ./build/app --x \"$@\"");
-        assert_eq!(
-            exec_line("APP_ENV=dev ./main"),
-            "APP_ENV=dev exec ./main \"$@\""
-        );
-        assert_eq!(exec_line("exec ./app"), "exec ./app");
-        assert_eq!(exec_line("cd web && ./server"), "cd web && ./server");
-        assert_eq!(exec_line("echo hi; sleep 1"), "echo hi; sleep 1");
-        assert_eq!(exec_line("export A=1"), "export A=1");
-        assert_eq!(
-            exec_line("FOO=\"a b\" printenv FOO"),
-            "FOO=\"a b\" printenv FOO"
-        );
-    }
-
-    #[test]
-    fn env_files() {
-        let text =
-            "# comment\nA=1\nexport B = two \nC='lit $x'\nD=\"a\\nb\"\nE=x # note\nbad line\n";
-        let vars = parse_env_file(text);
-        assert_eq!(
-            vars,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "two".into()),
-                ("C".into(), "lit $x".into()),
-                ("D".into(), "a\nb".into()),
-                ("E".into(), "x".into()),
-            ]
-        );
     }
 }

@@ -14,7 +14,6 @@
 //! mode) or a loopback origin (else), or one listed in `reload.origins`; anything else
 //! gets 403. No CORS headers, and nothing here reads a file or runs a command.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +32,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::core::event::{Browser, Diagnostic, ExitStatus};
+use crate::web::guard::Guard;
 use crate::web::http::{empty, full, header_str, serve_http, text, Body};
 
 /// The client script, embedded at build time.
@@ -241,89 +241,6 @@ fn diagnostics_json(diagnostics: &[Diagnostic]) -> Value {
     json!(shown)
 }
 
-/// Who may connect: the hosts and origins a tab may come from (a page elsewhere must
-/// not drive the reload socket).
-#[derive(Debug, Clone)]
-pub struct Guard {
-    /// Extra `Host` names (`reload.hosts`).
-    pub hosts: Vec<String>,
-    /// Extra origins (`reload.origins`).
-    pub origins: Vec<String>,
-    /// Served on the proxy's origin: the `Origin` must be that origin.
-    pub proxy: bool,
-}
-
-impl Guard {
-    /// Whether the `Host` header names this machine (or a listed name).
-    fn host_allowed(&self, host: &str) -> bool {
-        let host = host.trim().to_ascii_lowercase();
-        let Some(name) = host_name(&host) else {
-            return false;
-        };
-        is_loopback_name(name)
-            || self
-                .hosts
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(name))
-    }
-
-    /// Whether a websocket from a page of `origin` may connect to `host`.
-    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
-        let origin = origin.trim().trim_end_matches('/');
-        if self
-            .origins
-            .iter()
-            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
-        {
-            return true;
-        }
-        // The proxy serves http only: a page it served has an http origin. Without it,
-        // the page comes from the app, which may serve https itself.
-        let https = (!self.proxy)
-            .then(|| origin.strip_prefix("https://"))
-            .flatten();
-        let Some(authority) = origin.strip_prefix("http://").or(https) else {
-            return false;
-        };
-        let authority = authority.to_ascii_lowercase();
-        // An origin is scheme, host and port: nothing else.
-        let Some(name) = host_name(&authority) else {
-            return false;
-        };
-        if self.proxy {
-            // The page came through this proxy: same authority as the request.
-            authority.eq_ignore_ascii_case(host.trim())
-        } else {
-            is_loopback_name(name)
-        }
-    }
-}
-
-/// `example.test:3000` → `example.test`; `[::1]:3000` → `::1`; `None` for anything
-/// that is not a host with an optional port.
-fn host_name(host: &str) -> Option<&str> {
-    let port_ok = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
-    let (name, port) = match host.strip_prefix('[') {
-        Some(rest) => rest.split_once(']')?,
-        None => match host.find(':') {
-            Some(i) => (&host[..i], &host[i..]),
-            None => (host, ""),
-        },
-    };
-    let port_fine = port.is_empty() || port.strip_prefix(':').is_some_and(port_ok);
-    let name_fine = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
-    (port_fine && name_fine).then_some(name)
-}
-
-fn is_loopback_name(name: &str) -> bool {
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Answer a request under [`PREFIX`]: the script, the websocket, or 404.
 pub fn respond<B>(mut req: Request<B>, hub: &Arc<Hub>, guard: &Guard) -> Response<Body> {
     let host = header_str(&req, header::HOST)
@@ -483,118 +400,9 @@ pub fn serve(
     .context("cannot serve browser reload")
 }
 
-/// Bind `reload.listen`. When another hotrun holds it, take the next free port (the
-/// caller says so); anything else there is an error.
-pub fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, bool)> {
-    let error = |e: std::io::Error| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-            " (another program serves there; set reload.listen to a free address, or --no-reload)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("cannot listen on {addr} (`reload.listen`): {e}{hint}")
-    };
-    match std::net::TcpListener::bind(addr) {
-        Ok(listener) => return Ok((listener, false)),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_hotrun(addr) => {}
-        Err(e) => return Err(error(e)),
-    }
-    // Another hotrun has it: the next free port.
-    let mut candidate = addr;
-    for _ in 0..100 {
-        candidate.set_port(candidate.port().checked_add(1).unwrap_or(1024));
-        if let Ok(listener) = std::net::TcpListener::bind(candidate) {
-            return Ok((listener, true));
-        }
-    }
-    anyhow::bail!(
-        "cannot listen on {addr} (`reload.listen`): another hotrun has it, and the next 100 ports are taken"
-    )
-}
-
-/// Whether a hotrun serves its reload script at `addr`.
-fn is_hotrun(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    // A hotrun that has just bound the port answers once its loop runs: give it time.
-    let timeout = Duration::from_secs(2);
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let request = format!("HEAD {SCRIPT_PATH} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = Vec::new();
-    let _ = stream.take(4096).read_to_end(&mut head);
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    head.starts_with("http/1.") && head.contains("\nserver: hotrun")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn guard(proxy: bool) -> Guard {
-        Guard {
-            hosts: vec!["dev.example".into()],
-            origins: vec!["http://tools.example:8080".into()],
-            proxy,
-        }
-    }
-
-    #[test]
-    fn hosts() {
-        let g = guard(false);
-        for ok in [
-            "127.0.0.1:3000",
-            "localhost",
-            "LOCALHOST:1",
-            "app.localhost:3000",
-            "[::1]:3000",
-            "127.1.2.3",
-            "dev.example:3000",
-        ] {
-            assert!(g.host_allowed(ok), "{ok}");
-        }
-        for bad in [
-            "evil.example",
-            "evil.example:3000",
-            "",
-            "localhost.evil.example",
-            "127.0.0.1.evil.example",
-            "10.0.0.1",
-            "[::1]evil.example",
-            "[::1",
-            "127.0.0.1:",
-            "localhost:3000:1",
-        ] {
-            assert!(!g.host_allowed(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn origins() {
-        let g = guard(false);
-        assert!(g.origin_allowed("http://127.0.0.1:8000", "127.0.0.1:35729"));
-        assert!(g.origin_allowed("http://localhost:5173", "127.0.0.1:35729"));
-        assert!(g.origin_allowed("http://tools.example:8080/", "127.0.0.1:35729"));
-        assert!(!g.origin_allowed("http://evil.example", "127.0.0.1:35729"));
-        assert!(!g.origin_allowed("null", "127.0.0.1:35729"));
-        assert!(!g.origin_allowed("", "127.0.0.1:35729"));
-        assert!(!g.origin_allowed("http://evil.example/.localhost", "127.0.0.1:35729"));
-        assert!(!g.origin_allowed("http://evil.example#x.localhost", "127.0.0.1:35729"));
-        let p = guard(true);
-        assert!(p.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000"));
-        assert!(p.origin_allowed("http://localhost:3000", "localhost:3000"));
-        // Another local port is another origin.
-        assert!(!p.origin_allowed("http://127.0.0.1:4000", "127.0.0.1:3000"));
-        assert!(!p.origin_allowed("http://evil.example:3000", "127.0.0.1:3000"));
-        // The proxy is http only: an https page never came from it.
-        assert!(!p.origin_allowed("https://127.0.0.1:3000", "127.0.0.1:3000"));
-        assert!(g.origin_allowed("https://localhost:8443", "127.0.0.1:35729"));
-    }
 
     fn diagnostic(level: &str) -> Diagnostic {
         Diagnostic {

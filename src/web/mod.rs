@@ -2,6 +2,7 @@
 //! script injected into pages, the browser hub, and the sockets hotrun binds.
 
 pub mod cache;
+pub mod guard;
 pub mod http;
 pub mod hub;
 pub mod inject;

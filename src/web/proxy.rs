@@ -27,8 +27,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::web::cache::{self, Epoch};
+use crate::web::guard::Guard;
 use crate::web::http::{full, serve_http, Body};
-use crate::web::hub::{self, Guard, Hub};
+use crate::web::hub::{self, Hub};
 use crate::web::inject;
 
 /// Browser reload on the proxy's origin: the hub and who may connect to it.

@@ -2,6 +2,8 @@
 //! and handed to every app generation, the proxy's public socket and the app's own
 //! address behind it, and the readiness probe that says when a new app answers.
 
+use std::time::Duration;
+
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -57,7 +59,7 @@ impl Sockets {
         };
         let reload = match (settings.reload.enabled, &proxy) {
             (true, None) => {
-                let (listener, moved) = crate::web::hub::bind(settings.reload.listen)?;
+                let (listener, moved) = bind_reload(settings.reload.listen)?;
                 Some(ReloadSocket { listener, moved })
             }
             // With the proxy, the reload script and websocket are on its origin.
@@ -111,4 +113,56 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
         }
         _ => addr,
     }
+}
+
+/// Bind `reload.listen`. When another hotrun holds it, take the next free port (the
+/// caller says so); anything else there is an error.
+pub fn bind_reload(addr: SocketAddr) -> Result<(std::net::TcpListener, bool)> {
+    let error = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program serves there; set reload.listen to a free address, or --no-reload)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {addr} (`reload.listen`): {e}{hint}")
+    };
+    match std::net::TcpListener::bind(addr) {
+        Ok(listener) => return Ok((listener, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_hotrun(addr) => {}
+        Err(e) => return Err(error(e)),
+    }
+    // Another hotrun has it: the next free port.
+    let mut candidate = addr;
+    for _ in 0..100 {
+        candidate.set_port(candidate.port().checked_add(1).unwrap_or(1024));
+        if let Ok(listener) = std::net::TcpListener::bind(candidate) {
+            return Ok((listener, true));
+        }
+    }
+    anyhow::bail!(
+        "cannot listen on {addr} (`reload.listen`): another hotrun has it, and the next 100 ports are taken"
+    )
+}
+
+/// Whether a hotrun serves its reload script at `addr`.
+fn is_hotrun(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    // A hotrun that has just bound the port answers once its loop runs: give it time.
+    let timeout = Duration::from_secs(2);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!(
+        "HEAD {} HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        crate::web::hub::SCRIPT_PATH
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = Vec::new();
+    let _ = stream.take(4096).read_to_end(&mut head);
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    head.starts_with("http/1.") && head.contains("\nserver: hotrun")
 }
