@@ -390,3 +390,85 @@ fn the_checker_sees_imports_in_every_shape() {
     edges.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
     assert!(cycle(&edges).is_some());
 }
+
+/// The files `src/README.md`'s table names, as paths under `src/`: each row's folder
+/// (`` `core/` ``, or `` `src/` `` for the crate's own files) and the files in its last
+/// cell.
+fn mapped(readme: &str) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for row in readme.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // `| concern | folder | files |` rows: the folder cell is one `name/`.
+        let [_, _, folder, names, _] = cells.as_slice() else {
+            continue;
+        };
+        let Some(folder) = folder.strip_prefix('`').and_then(|f| f.strip_suffix("/`")) else {
+            continue;
+        };
+        for name in names.split(',') {
+            let Some(name) = name
+                .trim()
+                .strip_prefix('`')
+                .and_then(|n| n.strip_suffix('`'))
+            else {
+                continue;
+            };
+            files.insert(match folder {
+                "src" => name.to_string(),
+                folder => format!("{folder}/{name}"),
+            });
+        }
+    }
+    files
+}
+
+#[test]
+fn the_map_names_every_file() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    sources(&src, &[], &mut all);
+    let tree: BTreeSet<String> = all
+        .iter()
+        .map(|s| {
+            s.path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        })
+        .collect();
+    let readme = std::fs::read_to_string(src.join("README.md")).unwrap();
+    let map = mapped(&readme);
+    let missing: Vec<_> = tree.difference(&map).collect();
+    let gone: Vec<_> = map.difference(&tree).collect();
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "src/README.md does not match the tree: not in the map {missing:?}; in the map but not there {gone:?}"
+    );
+    // Its rule is the rule the layout test checks.
+    for (folder, may) in ALLOWED {
+        let row = readme
+            .lines()
+            .find(|l| {
+                // `| folder | may use |` rows.
+                l.starts_with('|')
+                    && l.split('|').count() == 4
+                    && l.split('|')
+                        .nth(1)
+                        .is_some_and(|c| c.split(',').any(|f| f.trim() == format!("`{folder}`")))
+            })
+            .unwrap_or_else(|| panic!("src/README.md's rule has no row for `{folder}`"));
+        let listed = row.split('|').nth(2).unwrap_or_default();
+        let listed: BTreeSet<&str> = listed
+            .split(',')
+            .map(|f| f.trim().trim_matches('`'))
+            .filter(|f| !f.is_empty() && *f != "—")
+            .collect();
+        let expected: BTreeSet<&str> = may.iter().copied().collect();
+        if listed.contains("everything") {
+            assert_eq!(*folder, "runtime", "only the runtime may use everything");
+            continue;
+        }
+        assert_eq!(listed, expected, "src/README.md's rule for `{folder}`");
+    }
+}
