@@ -2,6 +2,12 @@
 //! binary `cargo run` would pick, the packages to watch), the `cargo build` command
 //! line, its JSON messages turned into diagnostics, and dep-info files.
 
+use std::time::Instant;
+
+use super::outcome::{build_outcome, first_line, plain_error, stamp};
+use crate::config::settings::Settings;
+use crate::core::event::BuildOutcome;
+use crate::process::client::Spec;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -479,6 +485,66 @@ pub fn read_dep_info(executable: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(parse_dep_info(&text))
+}
+
+/// `cargo build` with JSON messages, no progress bar, colours when hotrun has them.
+pub fn spec(settings: &Settings, cargo: &CargoProject, mut env: Vec<(OsString, OsString)>) -> Spec {
+    env.push(("CARGO_TERM_PROGRESS_WHEN".into(), "never".into()));
+    if settings.ui.color {
+        env.push(("CARGO_TERM_COLOR".into(), "always".into()));
+    }
+    Spec {
+        program: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        args: cargo.build_args(&settings.build.cargo),
+        env,
+        cwd: settings.cwd.clone(),
+        stop_signal: libc::SIGTERM,
+        stop_timeout: std::time::Duration::from_millis(500),
+        stdin: false,
+        listen_fds: Vec::new(),
+    }
+}
+
+/// Cargo's diagnostics, the executable it named, and its dep-info: the files the
+/// next build depends on.
+pub fn outcome(
+    collector: MessageCollector,
+    unexplained: String,
+    success: bool,
+    started: Instant,
+) -> BuildOutcome {
+    let mut diagnostics = collector.diagnostics;
+    let executable = collector.executable.as_deref().and_then(stamp);
+    let ok = success && executable.is_some();
+    if !ok && !unexplained.trim().is_empty() {
+        // Build-script panics, manifest errors: shown too.
+        diagnostics.push(Diagnostic {
+            level: "error".into(),
+            message: first_line(&unexplained),
+            rendered: unexplained,
+            file: None,
+            line: None,
+            column: None,
+        });
+    }
+    if success && executable.is_none() {
+        diagnostics.push(plain_error(
+            "cargo build succeeded but named no executable for the target",
+        ));
+    }
+    let mut outcome = build_outcome(ok, started, diagnostics, executable.clone());
+    if let Some(exe) = &executable {
+        if let Ok(inputs) = read_dep_info(&exe.path) {
+            // Event paths are canonical; so must these be.
+            let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = inputs
+                .into_iter()
+                .map(|p| p.canonicalize().unwrap_or(p))
+                .partition(|p| p.is_dir());
+            outcome.input_files = files;
+            outcome.input_dirs = dirs;
+        }
+    }
+    outcome
 }
 
 #[cfg(test)]
