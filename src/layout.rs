@@ -215,6 +215,17 @@ fn references(source: &Source) -> BTreeSet<Vec<String>> {
             found.insert(path);
         }
     }
+    for (at, _) in code.match_indices("self::") {
+        if at > 0 && code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        for tail in use_tree(&code[at + "self::".len()..]) {
+            let mut path = source.module.clone();
+            path.extend(tail);
+            path.truncate(DEPTH);
+            found.insert(path);
+        }
+    }
     // A child module named by its own name (`cargo::x` in `build/mod.rs`).
     for child in &source.children {
         let needle = format!("{child}::");
@@ -369,6 +380,8 @@ fn the_checker_sees_imports_in_every_shape() {
     );
     let parent = source(&["build"], "pub mod cargo;\nfn f() { cargo::x(); }\n");
     assert_eq!(refs(&parent), ["build::cargo"]);
+    let own = source(&["watch"], "mod thread;\nuse self::thread::WatchThread;\n");
+    assert_eq!(refs(&own), ["watch::thread::WatchThread"]);
     // A reference lands in the deepest module that is a file.
     let modules = BTreeSet::from([
         vec!["config".to_string()],

@@ -1,6 +1,7 @@
 //! What the user asked for: the command line ([`cli`]), the file ([`file`], or an air
-//! file through [`air`]), merged into [`settings`]; the reference of every key
-//! ([`reference`]).
+//! file through [`air`]), their values parsed ([`values`]) and merged into
+//! [`settings`]; the reference of every key ([`reference`]); and what a change of the
+//! file means for a running hotrun ([`plan`]).
 
 pub mod air;
 pub mod cli;

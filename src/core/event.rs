@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// Something that happened, from any source.
 /// At most this many paths in one report (a JSON event, a line); its `count` says how
 /// many there were.
 pub const PATHS_MAX: usize = 1000;
 
+/// Something that happened, from any source.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// Files changed on disk (already filtered by ignore rules and content hashes),

@@ -48,7 +48,7 @@ pub struct Supervised {
 }
 
 /// Start the helper for `spec`. Must be called from hotrun's main thread (see the
-/// module docs on PR_SET_PDEATHSIG).
+/// `process` folder's docs on PR_SET_PDEATHSIG).
 pub fn spawn(spec: &Spec) -> Result<Supervised> {
     static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mark = format!(

@@ -76,9 +76,10 @@ pub async fn follow(helper: &mut Supervised, sink: &mut impl Sink) -> Option<Exi
                         // open is not waited for.
                         let leftovers = kill_marked(&helper.mark).await;
                         sink.helper_killed(leftovers);
-                        grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
-                        grace_set = true;
                     }
+                    // The grace runs from the helper's end (right after `exited`).
+                    grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
+                    grace_set = true;
                 }
             },
         }

@@ -294,7 +294,8 @@ unsafe fn hand_over_sockets(listen_fds: &[RawFd], status_fd: RawFd) -> RawFd {
         let above = 3 + n;
         let status = libc::fcntl(status_fd, libc::F_DUPFD_CLOEXEC, above);
         let fail = |what: &str| -> ! {
-            let message = format!("failed cannot pass the listening sockets: {what}\n");
+            let message =
+                Status::Failed(format!("cannot pass the listening sockets: {what}")).line() + "\n";
             libc::write(status, message.as_ptr().cast(), message.len());
             libc::_exit(127)
         };

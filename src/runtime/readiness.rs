@@ -117,7 +117,7 @@ const FIND_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 const DIRECT_FIND_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Finds where a starting app listens when it does not answer where hotrun told it
-/// to: its process tree's listening sockets, from `/proc` (see `serve::listening_under`).
+/// to: its process tree's listening sockets, from `/proc` (see `process::procfs::listening_under`).
 pub struct Finder {
     /// Where the app was told to listen (`PORT`), or the first `run.listen` address.
     pub given: std::net::SocketAddr,

@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    pub fn spec(root: &Path) -> WatchSpec {
+    fn spec(root: &Path) -> WatchSpec {
         WatchSpec {
             roots: vec![root.to_path_buf()],
             root: root.to_path_buf(),
@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    pub fn walk_prunes_ignored_trees_and_honours_gitignore_outside_git() {
+    fn walk_prunes_ignored_trees_and_honours_gitignore_outside_git() {
         let tmp = std::env::temp_dir().join(format!("hotrun-walk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         for d in [

@@ -696,7 +696,6 @@ impl WatchThread {
         }
     }
 
-    /// True unless the file holds exactly what it held the last time we looked.
     /// Hash the files of one directory watched at start that nothing changed since.
     fn prime(&mut self, before: std::time::SystemTime) {
         let Some(dir) = self.unprimed.pop().filter(|_| self.prime_budget > 0) else {
@@ -721,6 +720,7 @@ impl WatchThread {
         }
     }
 
+    /// True unless the file holds exactly what it held the last time we looked.
     fn content_changed(&mut self, path: &Path) -> bool {
         let Some(hash) = content_hash(path) else {
             return true;

@@ -2,7 +2,7 @@
 //! defaults, with globs compiled, paths made absolute and durations parsed. Built once
 //! at start and never changed; only `Settings` travels through the program.
 //!
-//! Merge rules (brief §1): flags override the file, the file overrides defaults;
+//! Merge rules: flags override the file, the file overrides defaults;
 //! list-valued flags (`-w`, `-i`) add to the file's lists; `-- ARGS` replaces `run.args`.
 
 mod build;
@@ -152,8 +152,9 @@ pub(crate) fn resolve(
     let commands = project::resolve(&input, cargo_root)?;
     let build = build::resolve(&input, commands.build)?;
     let run = run::resolve(&input, commands.run)?;
-    let watch = watch::resolve(&input, commands.include)?;
-    check_limits(&input, &run, &watch)?;
+    let timing = watch::timing(&input)?;
+    check_limits(&input, &run, timing)?;
+    let watch = watch::resolve(&input, commands.include, timing)?;
     let proxy = serve::proxy(&input)?;
     let reload = serve::reload(&input)?;
     let ui = ui::resolve(&input);
@@ -184,10 +185,10 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// Durations past the limits are mistakes (`debounce = "1h"` would mean no builds at
 /// all): an error naming the key or flag.
-fn check_limits(input: &Input, run: &RunSettings, watch: &WatchSettings) -> Result<()> {
+fn check_limits(input: &Input, run: &RunSettings, timing: watch::Timing) -> Result<()> {
     let (cli, file) = (input.cli, input.file);
     let (r, w, fc) = (&file.config.run, &file.config.watch, &file.config);
-    let (debounce, poll) = (watch.debounce, watch.poll);
+    let (debounce, poll) = (timing.debounce, timing.poll);
     let (stop_timeout, ready_timeout) = (run.stop_timeout, run.ready_timeout);
     let proxy_timeout = serve::proxy_timeout(input)?;
     let longest = [
@@ -328,6 +329,22 @@ mod tests {
         assert_eq!(
             format!("{err:#}"),
             "c.toml:2:12: `watch.debounce`: duration `99999999999999999999h` is too long"
+        );
+    }
+
+    #[test]
+    fn durations_past_the_limits_are_errors_before_anything_else_of_watch() {
+        // Far past the limit, still a duration: an error, never an overflow.
+        let err = resolve_file("[watch]\ndebounce = \"2000000000000000000s\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("is longer than hotrun allows (10s)"),
+            "{err:#}"
+        );
+        // A bad glob as well: the duration is said first, as it always was.
+        let err = resolve_file("[watch]\ndebounce = \"1m\"\nignore = [\"a[\"]\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "c.toml:2:12: `watch.debounce`: 60s is longer than hotrun allows (10s)"
         );
     }
 }

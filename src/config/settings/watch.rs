@@ -34,10 +34,17 @@ pub struct WatchSettings {
     pub poll: Option<Duration>,
 }
 
-/// `[watch]` and the watch flags; `include` is the default `watch.include` decided for
-/// the project.
-pub fn resolve(input: &Input, include: &[&str]) -> Result<WatchSettings> {
-    let (cli, file, root, cwd) = (input.cli, input.file, input.root, input.cwd);
+/// How long a burst settles, and how often to poll: read first, so the limits on
+/// durations are checked before anything else of `[watch]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub debounce: Duration,
+    pub poll: Option<Duration>,
+}
+
+/// `watch.debounce`, `watch.poll` and their flags.
+pub fn timing(input: &Input) -> Result<Timing> {
+    let (cli, file) = (input.cli, input.file);
     let w = &file.config.watch;
     let debounce = match &cli.watch.debounce {
         Some(text) => parse_duration(text).map_err(|e| anyhow!("--debounce: {e}"))?,
@@ -62,6 +69,15 @@ pub fn resolve(input: &Input, include: &[&str]) -> Result<WatchSettings> {
             _ => anyhow!("--poll: {message}"),
         });
     }
+    Ok(Timing { debounce, poll })
+}
+
+/// `[watch]` and the watch flags; `include` is the default `watch.include` decided for
+/// the project.
+pub fn resolve(input: &Input, include: &[&str], timing: Timing) -> Result<WatchSettings> {
+    let (cli, file, root, cwd) = (input.cli, input.file, input.root, input.cwd);
+    let w = &file.config.watch;
+    let Timing { debounce, poll } = timing;
     let mut paths: Vec<PathBuf> = w
         .paths
         .clone()
@@ -111,7 +127,7 @@ pub fn resolve(input: &Input, include: &[&str]) -> Result<WatchSettings> {
         debounce,
         // A long settle window stretches the cap with it, so one slow burst stays one
         // build.
-        debounce_cap: DEBOUNCE_CAP.max(debounce * 10),
+        debounce_cap: DEBOUNCE_CAP.max(debounce.saturating_mul(10)),
         poll,
     })
 }
