@@ -40,9 +40,24 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         },
         None => Project::Command,
     };
+    let (watch, inputs) = watch_spec(&settings, &project)?;
+    let classifier = classifier(&settings, &cli, inputs, watch.root.clone());
+    Ok(Prepared {
+        options: settings.options(),
+        settings: Arc::new(settings),
+        project,
+        watch,
+        classifier,
+        cli,
+    })
+}
+
+/// What to watch (the workspace and its packages, or the project root, and
+/// `watch.paths`), and how build inputs are told apart.
+fn watch_spec(settings: &Settings, project: &Project) -> Result<(WatchSpec, Inputs)> {
     let mut roots: Vec<PathBuf> = Vec::new();
     let mut ignore_dirs = Vec::new();
-    let inputs = match &project {
+    let inputs = match project {
         Project::Cargo(cargo) => {
             roots.push(cargo.workspace_root.clone());
             roots.extend(cargo.package_roots.iter().cloned());
@@ -120,6 +135,12 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         },
         poll: settings.watch.poll,
     };
+    Ok((watch, inputs))
+}
+
+/// How a changed path is classified: build inputs, the config file, restart files
+/// (`watch.restart`, the env files), assets.
+fn classifier(settings: &Settings, cli: &Cli, inputs: Inputs, root: PathBuf) -> Classifier {
     // Without a config file, one created where discovery looks first is picked up too.
     let config_file = match &settings.config_file {
         Some(f) => Some(f.canonicalize().unwrap_or_else(|_| f.clone())),
@@ -135,21 +156,13 @@ pub fn prepare(settings: Settings, cli: Cli) -> Result<Prepared> {
         .iter()
         .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
         .collect();
-    let classifier = Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
+    Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
         .with_config_file(config_file)
         .with_kinds(
             settings.watch.restart.set.clone(),
             restart_files,
             settings.watch.assets.set.clone(),
-        );
-    Ok(Prepared {
-        options: settings.options(),
-        settings: Arc::new(settings),
-        project,
-        watch,
-        classifier,
-        cli,
-    })
+        )
 }
 
 /// The directory a glob's literal start names (`static/gen/*.css` → `root/static/gen`;

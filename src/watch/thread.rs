@@ -144,6 +144,15 @@ impl Sorting {
     }
 }
 
+/// What waiting for the watcher's next event came to.
+enum Next {
+    Event(RawEvent),
+    /// A file held back is due to be looked at.
+    Due,
+    /// Every sender is gone.
+    Closed,
+}
+
 pub struct WatchThread {
     backend: Option<Backend>,
     raw_tx: mpsc::Sender<RawEvent>,
@@ -207,80 +216,20 @@ impl WatchThread {
         }
     }
 
+    /// Watch `roots`, then sort batches of notifications into `Changing`/`Changed`
+    /// until stopped (or the project directory is gone).
     pub fn run(
         &mut self,
         roots: &[PathBuf],
         raw_rx: mpsc::Receiver<RawEvent>,
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<()> {
-        self.backend = Some(match self.poll {
-            Some(interval) => self.poll_backend(interval)?,
-            None => match self.native_backend() {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = self.tx.send(Event::Notice(limit_message(&e, 0)));
-                    self.poll = Some(DEFAULT_POLL);
-                    self.poll_backend(DEFAULT_POLL)?
-                }
-            },
-        });
-        let started = std::time::SystemTime::now();
-        for root in roots {
-            self.filter.load_parents(root);
-            if root.is_dir() {
-                self.watch_tree(root, None)?;
-                self.file_root_parents.remove(root);
-            } else if let Some(parent) = root.parent() {
-                // A single file: its directory is watched (an editor's save that renames
-                // a new file over it would end a watch on the file itself), and only
-                // the file's own events pass.
-                if !self.watched.contains(parent) {
-                    self.file_root_parents.insert(parent.to_path_buf());
-                }
-                self.file_roots.insert(root.clone());
-                self.add_watch(parent.to_path_buf())?;
-            }
-        }
-        let _ = self.tx.send(Event::Watching {
-            roots: roots.to_vec(),
-            directories: self.watched.len(),
-            polling: self.poll,
-        });
-        self.unprimed = self.watched.iter().cloned().collect();
-        let primed_before = started.checked_sub(PRIME_MARGIN).unwrap_or(started);
-
+        let primed_before = self.watch_roots(roots)?;
         loop {
-            let first = if !self.unprimed.is_empty() {
-                // Between events, hash what was there at start, a few files at a time.
-                match raw_rx.try_recv() {
-                    Ok(event) => Some(event),
-                    Err(mpsc::TryRecvError::Empty) => {
-                        let now = Instant::now();
-                        if self.pending.values().any(|due| *due <= now) {
-                            None
-                        } else {
-                            self.prime(primed_before);
-                            continue;
-                        }
-                    }
-                    Err(mpsc::TryRecvError::Disconnected) => break,
-                }
-            } else {
-                // Sleep until an event comes, or until a file still being written is due.
-                let due = self.pending.values().min().copied();
-                match due {
-                    Some(at) => {
-                        match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                            Ok(event) => Some(event),
-                            Err(mpsc::RecvTimeoutError::Timeout) => None,
-                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        }
-                    }
-                    None => match raw_rx.recv() {
-                        Ok(event) => Some(event),
-                        Err(_) => break,
-                    },
-                }
+            let first = match self.next_event(&raw_rx, primed_before) {
+                Next::Event(event) => Some(event),
+                Next::Due => None,
+                Next::Closed => break,
             };
             let mut batch: Vec<RawEvent> = first.into_iter().collect();
             // After the stop request, events are a newer watcher's to report.
@@ -328,6 +277,87 @@ impl WatchThread {
             }
         }
         Ok(())
+    }
+
+    /// Start the backend (inotify, else polling), watch every root, and say so
+    /// (`Watching`). Returns the time before which files count as there at start.
+    fn watch_roots(&mut self, roots: &[PathBuf]) -> Result<std::time::SystemTime> {
+        self.backend = Some(match self.poll {
+            Some(interval) => self.poll_backend(interval)?,
+            None => match self.native_backend() {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = self.tx.send(Event::Notice(limit_message(&e, 0)));
+                    self.poll = Some(DEFAULT_POLL);
+                    self.poll_backend(DEFAULT_POLL)?
+                }
+            },
+        });
+        let started = std::time::SystemTime::now();
+        for root in roots {
+            self.filter.load_parents(root);
+            if root.is_dir() {
+                self.watch_tree(root, None)?;
+                self.file_root_parents.remove(root);
+            } else if let Some(parent) = root.parent() {
+                // A single file: its directory is watched (an editor's save that renames
+                // a new file over it would end a watch on the file itself), and only
+                // the file's own events pass.
+                if !self.watched.contains(parent) {
+                    self.file_root_parents.insert(parent.to_path_buf());
+                }
+                self.file_roots.insert(root.clone());
+                self.add_watch(parent.to_path_buf())?;
+            }
+        }
+        let _ = self.tx.send(Event::Watching {
+            roots: roots.to_vec(),
+            directories: self.watched.len(),
+            polling: self.poll,
+        });
+        self.unprimed = self.watched.iter().cloned().collect();
+        Ok(started.checked_sub(PRIME_MARGIN).unwrap_or(started))
+    }
+
+    /// Wait for the next raw event, or until a held file is due; between events,
+    /// hash what was there at start.
+    fn next_event(
+        &mut self,
+        raw_rx: &mpsc::Receiver<RawEvent>,
+        primed_before: std::time::SystemTime,
+    ) -> Next {
+        loop {
+            if !self.unprimed.is_empty() {
+                // Between events, hash what was there at start, a few files at a time.
+                match raw_rx.try_recv() {
+                    Ok(event) => return Next::Event(event),
+                    Err(mpsc::TryRecvError::Empty) => {
+                        let now = Instant::now();
+                        if self.pending.values().any(|due| *due <= now) {
+                            return Next::Due;
+                        }
+                        self.prime(primed_before);
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => return Next::Closed,
+                }
+            } else {
+                // Sleep until an event comes, or until a file still being written is due.
+                let due = self.pending.values().min().copied();
+                match due {
+                    Some(at) => {
+                        match raw_rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                            Ok(event) => return Next::Event(event),
+                            Err(mpsc::RecvTimeoutError::Timeout) => return Next::Due,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Closed,
+                        }
+                    }
+                    None => match raw_rx.recv() {
+                        Ok(event) => return Next::Event(event),
+                        Err(_) => return Next::Closed,
+                    },
+                }
+            }
+        }
     }
 
     fn native_backend(&self) -> notify::Result<Backend> {
