@@ -1,6 +1,6 @@
-//! hotrun at work: setup ([`setup`]), then one loop ([`event_loop`]) that takes events
-//! from every source ([`sources`], the watcher, the helpers, the servers), hands each
-//! to `State::update` and performs the effects it returns ([`effects`]). The only
+//! hotrun at work: setup (`setup`), then one loop (`event_loop`) that takes events
+//! from every source (`sources`, the watcher, the helpers, the servers), hands each
+//! to `State::update` and performs the effects it returns (`effects`). The only
 //! folder that sees every other one.
 
 use anyhow::{Context, Result};
