@@ -96,16 +96,11 @@ impl Effects {
     /// Probe generation `gen` until it answers or is gone. An app that does not answer
     /// where it was told to is looked for where it does listen (see [`Finder`]).
     fn probe(&self, gen: u64) {
-        let (Some(probe), Some(handle)) = (self.probe.clone(), self.apps.get(&gen)) else {
+        let (Some(probe), Some(app)) = (self.probe.clone(), self.watched(gen)) else {
             return;
         };
         // Past the timeout the state counts the app as ready anyway: stop asking then.
         let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
-        let app = readiness::Watched {
-            gen,
-            helper: handle.pid(),
-            reaped: handle.reaped.clone(),
-        };
         tokio::spawn(readiness::until_ready(
             app,
             probe,
@@ -121,19 +116,23 @@ impl Effects {
         let direct = self.proxy.is_none()
             && self.listen_addrs.is_empty()
             && self.settings.run.ready.is_none();
-        let Some(handle) = self.apps.get(&gen).filter(|_| direct) else {
+        let Some(app) = self.watched(gen).filter(|_| direct) else {
             return;
-        };
-        let app = readiness::Watched {
-            gen,
-            helper: handle.pid(),
-            reaped: handle.reaped.clone(),
         };
         tokio::spawn(readiness::find_direct(
             app,
             self.tx.clone(),
             self.direct_url.clone(),
         ));
+    }
+
+    /// App generation `gen`, as readiness follows it, while its helper runs.
+    fn watched(&self, gen: u64) -> Option<readiness::Watched> {
+        self.apps.get(&gen).map(|handle| readiness::Watched {
+            gen,
+            helper: handle.pid(),
+            reaped: handle.reaped.clone(),
+        })
     }
 
     /// How the probe finds an app that listens elsewhere, when hotrun chose where it
