@@ -61,6 +61,8 @@ pub enum Event {
         status: ExitStatus,
         output: Vec<String>,
     },
+    /// Generation `gen` said it is ready (`READY=1` on its `NOTIFY_SOCKET`).
+    AppNotified { gen: u64 },
     /// An app hotrun gave no address to was found listening here (a URL to show).
     AppFound { url: String },
     /// A user command: a key, a json stdin word, or a signal.
@@ -219,10 +221,13 @@ pub enum Browser {
     Ok,
     /// A build failed: show its diagnostics over the page.
     Error { diagnostics: Vec<Diagnostic> },
-    /// The app stopped by itself; its last output lines say why.
+    /// The app stopped by itself; its last output lines say why. `rolled_back`: it was
+    /// a new generation that died on start, and the old one still serves (the page keeps
+    /// its build).
     Exited {
         status: ExitStatus,
         output: Vec<String>,
+        rolled_back: bool,
     },
     /// An asset changed: reload.
     Reload { path: PathBuf },
@@ -279,6 +284,9 @@ pub enum Report {
         requested: bool,
         /// The app's last output lines, when it exited by itself.
         output: Vec<String>,
+        /// A new generation that died (or never got ready) beside the one that serves:
+        /// the old one goes on serving.
+        rolled_back: bool,
     },
     Output {
         stream: Stream,
@@ -324,6 +332,10 @@ pub enum Effect {
     },
     /// Probe generation `gen` until it answers (then `Event::AppReady`).
     Probe {
+        gen: u64,
+    },
+    /// Send new requests to generation `gen` (it took over in a blue-green swap).
+    Route {
         gen: u64,
     },
     /// `.hotrun.toml` changed: read it again and apply what changed.

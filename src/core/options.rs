@@ -20,6 +20,19 @@ pub enum RestartPolicy {
     Always,
 }
 
+/// How an app generation replaces the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    /// Stop the old one, then start the new one.
+    Restart,
+    /// Start the new one beside the old one, which serves until the new one is ready
+    /// (its probe answers on its own port, behind the proxy).
+    Overlap,
+    /// As `Overlap`, once the app has said `READY=1` on its `NOTIFY_SOCKET` (listen
+    /// mode: the generations share one socket, so only the app can tell it is ready).
+    OverlapWhenNotified,
+}
+
 /// The settings the state machine needs (a small, copyable slice of `Settings`).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,4 +50,6 @@ pub struct Options {
     pub ready_timeout: Duration,
     /// Hidden test knob: quit once this many builds finished and the app settled.
     pub exit_after_builds: Option<u32>,
+    /// How swaps go.
+    pub swap: Swap,
 }

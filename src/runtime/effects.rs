@@ -61,6 +61,13 @@ pub(super) struct Effects {
     pub(super) retiring: Option<WatchHandle>,
     /// The command line, to read the config file again with the same flags.
     pub(super) cli: Cli,
+    /// Each app generation listens on a port of its own behind the proxy (`PORT`), so a
+    /// new one can start beside the old one (`Swap::Overlap`)…
+    pub(super) own_ports: bool,
+    /// …and these: generation → its address.
+    pub(super) gen_addrs: HashMap<u64, std::net::SocketAddr>,
+    /// How swaps go here (decided from the sockets at start; a config reload keeps it).
+    pub(super) swap: crate::core::options::Swap,
 }
 
 /// What performing an effect leaves for the loop to do.
@@ -99,12 +106,17 @@ impl Effects {
         let (Some(probe), Some(app)) = (self.probe.clone(), self.watched(gen)) else {
             return;
         };
+        // A generation on its own port is probed there.
+        let probe = match (probe, self.gen_addrs.get(&gen)) {
+            (Probe::Tcp(_), Some(addr)) => Probe::Tcp(*addr),
+            (probe, _) => probe,
+        };
         // Past the timeout the state counts the app as ready anyway: stop asking then.
         let until = tokio::time::Instant::now() + self.settings.run.ready_timeout;
         tokio::spawn(readiness::until_ready(
             app,
             probe,
-            self.finder(),
+            self.finder(gen),
             until,
             self.tx.clone(),
         ));
@@ -137,13 +149,13 @@ impl Effects {
 
     /// How the probe finds an app that listens elsewhere, when hotrun chose where it
     /// should (`PORT` behind the proxy, or the `run.listen` sockets).
-    fn finder(&self) -> Option<Finder> {
+    fn finder(&self, gen: u64) -> Option<Finder> {
         if self.settings.run.ready.is_some() {
             return None;
         }
         match (&self.proxy, self.app_env.iter().find(|(k, _)| k == "PORT")) {
             (Some(proxy), Some(_)) => Some(Finder {
-                given: self.proxy_app?,
+                given: self.gen_addrs.get(&gen).copied().or(self.proxy_app)?,
                 target: Some(proxy.app()),
                 listen: Vec::new(),
                 said: self.found_said.clone(),
@@ -172,6 +184,7 @@ impl Effects {
             }
             Event::AppExited { gen, .. } => {
                 self.apps.remove(gen);
+                self.gen_addrs.remove(gen);
             }
             Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
                 crate::process::lines::taken(line);
@@ -229,9 +242,25 @@ impl Effects {
     /// Start app generation `gen`; one that cannot start exits at once (code 127),
     /// saying why.
     fn spawn_app(&mut self, gen: u64, executable: Option<&std::path::Path>) {
+        let mut env = self.app_env.clone();
+        if self.own_ports {
+            // A free loopback port, as `proxy.app` is chosen (see `web::sockets`).
+            match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+                Ok(addr) => {
+                    env.retain(|(k, _)| k != "PORT");
+                    env.push(("PORT".into(), addr.port().to_string()));
+                    self.gen_addrs.insert(gen, addr);
+                }
+                Err(e) => {
+                    let _ = self.tx.send(Event::Notice(format!(
+                        "no free port for the new app ({e}): it gets the proxy's app address"
+                    )));
+                }
+            }
+        }
         let context = app::AppContext {
             listen_fds: &self.listen_fds,
-            env: &self.app_env,
+            env: &env,
             stdin_slot: self.stdin_slot.clone(),
         };
         match app::start(
@@ -312,6 +341,11 @@ impl Effects {
             }
             Effect::ReloadConfig => return self.reload_config(),
             Effect::Probe { gen } => self.probe(gen),
+            Effect::Route { gen } => {
+                if let (Some(proxy), Some(addr)) = (&self.proxy, self.gen_addrs.get(&gen)) {
+                    *proxy.app().lock().unwrap_or_else(|e| e.into_inner()) = *addr;
+                }
+            }
             Effect::Browser(message) => {
                 if let Some(hub) = &self.hub {
                     let clients = hub.send(&message);
@@ -377,6 +411,7 @@ impl Effects {
         self.probe = readiness::probe(&plan.settings, &self.listen_addrs, self.proxy_app);
         let options = Options {
             probe: self.probe.is_some(),
+            swap: self.swap,
             ..new.options
         };
         let before = panel_info(&self.settings, self.reload_url.as_deref()).urls;

@@ -16,7 +16,7 @@ use super::sources::{forward_stdin, listen_for_signals, read_commands, sleep_unt
 use crate::app::StdinSlot;
 use crate::config::settings::{Settings, Ui};
 use crate::core::event::{Effect, Event, Report};
-use crate::core::options::Options;
+use crate::core::options::{Options, Swap};
 use crate::core::state::State;
 use crate::ui::Printer;
 use crate::watch;
@@ -111,8 +111,20 @@ fn wire(
         .collect();
     let proxy_app = sockets.proxy.as_ref().map(|p| p.app);
     let probe = readiness::probe(&settings, &listen_addrs, proxy_app);
+    // Behind the proxy with a `PORT` of hotrun's choosing, each generation gets a port
+    // of its own and a new one starts beside the old one; on the `run.listen` sockets
+    // that waits for the app's `READY=1`.
+    let own_ports = sockets.app_env().iter().any(|(k, _)| k == "PORT");
+    let swap = if own_ports {
+        Swap::Overlap
+    } else if !listen_addrs.is_empty() {
+        Swap::OverlapWhenNotified
+    } else {
+        Swap::Restart
+    };
     let options = Options {
         probe: probe.is_some(),
+        swap,
         ..options
     };
     let app_env = sockets.app_env();
@@ -160,6 +172,9 @@ fn wire(
         watched: watch,
         retiring: None,
         cli,
+        own_ports,
+        gen_addrs: Default::default(),
+        swap,
     };
     announce(&mut effects, reload_moved);
     Ok((state, effects))

@@ -61,11 +61,12 @@ pub fn json(report: &Report, settings: &UiSettings) -> Option<Value> {
             status,
             requested,
             output,
+            rolled_back,
         } => {
             let output: Vec<String> = output.iter().map(|l| shown(l, settings.color)).collect();
             (
                 "app_exited",
-                json!({ "code": status.code, "signal": status.signal, "requested": requested, "output": output }),
+                json!({ "code": status.code, "signal": status.signal, "requested": requested, "rolled_back": rolled_back, "output": output }),
             )
         }
         Report::Output { stream, line } => (

@@ -219,6 +219,7 @@ mod tests {
             probe: false,
             ready_timeout: Duration::from_secs(30),
             exit_after_builds: None,
+            swap: crate::core::options::Swap::Restart,
         };
         let classifier = Classifier::new(
             PathBuf::from("/p"),

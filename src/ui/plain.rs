@@ -103,6 +103,14 @@ pub fn plain(report: &Report, settings: &UiSettings, root: &Path) -> Option<(Tag
         } => (Tag::Hotrun, format!("app stopped ({status})")),
         Report::AppExited {
             status,
+            rolled_back: true,
+            ..
+        } => (
+            Tag::Error,
+            format!("the new app exited on start with {status}: rolled back"),
+        ),
+        Report::AppExited {
+            status,
             requested: false,
             ..
         } => (

@@ -175,7 +175,12 @@ impl Hub {
                 inner.building = false;
                 inner.failure = Some(diagnostics.clone());
             }
-            Browser::Exited { status, output } => {
+            // A new generation that died on start: the old one still serves, and the
+            // page keeps its build.
+            Browser::Exited {
+                rolled_back: true, ..
+            } => {}
+            Browser::Exited { status, output, .. } => {
                 inner.current = Current::Exited(*status, output.clone())
             }
             Browser::Reload { .. } | Browser::Css { .. } => {}
@@ -186,7 +191,12 @@ impl Hub {
                 wire["files"] = files.iter().map(|f| self.relative(f)).collect()
             }
             Browser::Error { diagnostics } => wire["diagnostics"] = diagnostics_json(diagnostics),
-            Browser::Exited { status, output } => {
+            Browser::Exited {
+                status,
+                output,
+                rolled_back,
+            } => {
+                wire["rolled_back"] = json!(rolled_back);
                 wire["code"] = json!(status.code);
                 wire["signal"] = json!(status.signal);
                 wire["output"] = json!(output);
@@ -450,6 +460,7 @@ mod tests {
                 signal: None,
             },
             output: vec!["thread 'main' panicked at src/main.rs:4:5".into()],
+            rolled_back: false,
         });
         let exited = hello(&hub);
         assert_eq!(

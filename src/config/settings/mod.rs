@@ -66,6 +66,7 @@ impl Settings {
             probe: false,
             ready_timeout: self.run.ready_timeout,
             exit_after_builds: self.exit_after_builds,
+            swap: crate::core::options::Swap::Restart,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::core::event::{
     Browser, BuildOutcome, ChangeKind, Command, Diagnostic, Effect, Event, Executable, ExitStatus,
     Report, Stream,
 };
-use crate::core::options::{OnBusy, Options, RestartPolicy};
+use crate::core::options::{OnBusy, Options, RestartPolicy, Swap};
 
 /// The build lifecycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,23 @@ pub enum App {
     },
 }
 
+/// A new generation starting beside the one that serves (a blue-green swap). It takes
+/// the traffic once it is ready; if it exits or does not get ready in time first, it is
+/// rolled back and the old one goes on as if nothing happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub gen: u64,
+    /// Known once its helper says it started.
+    pub pid: Option<u32>,
+    pub since: Instant,
+    /// It said `READY=1` before its helper said it started.
+    notified: bool,
+    /// It did not get ready in time and was asked to stop: rolled back once it exits.
+    given_up: bool,
+    /// What it was started from: what runs once it takes over.
+    executable: Option<Executable>,
+}
+
 /// What the last finished build said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LastBuild {
@@ -93,7 +110,19 @@ pub struct State {
     options: Options,
     classifier: Classifier,
     pub build: Build,
+    /// The generation that serves (or the one swapped in by stop-then-start).
     pub app: App,
+    /// A newer generation starting beside it, in a blue-green swap.
+    pub incoming: Option<Incoming>,
+    /// Generations asked to stop once a newer one took over, or rolled back: their
+    /// exits are expected and said as such.
+    retiring: BTreeSet<u64>,
+    /// The app said `READY=1` on its `NOTIFY_SOCKET` (so overlapping swaps can wait
+    /// for its word: `Swap::OverlapWhenNotified`).
+    notifies: bool,
+    /// A new generation clashed with the one serving (a port or lock it takes for
+    /// itself): swaps stop-then-start from then on.
+    overlap_failed: bool,
     pub last: LastBuild,
     /// The newest successful build.
     runnable: Option<Runnable>,
@@ -143,6 +172,10 @@ impl State {
             classifier,
             build: Build::Idle,
             app: App::None,
+            incoming: None,
+            retiring: BTreeSet::new(),
+            notifies: false,
+            overlap_failed: false,
             last: LastBuild::None,
             runnable: None,
             running: None,
@@ -190,11 +223,16 @@ impl State {
             App::Starting { since, .. } => Some(*since + self.ready_wait()),
             _ => None,
         };
+        let incoming = self
+            .incoming
+            .as_ref()
+            .filter(|i| !i.given_up)
+            .map(|i| i.since + self.options.ready_timeout);
         // A settling build says its burst when it starts.
         let report = self
             .report_at
             .filter(|_| !matches!(self.build, Build::Settling { .. }));
-        [settle, grace, self.restart_at, report]
+        [settle, grace, incoming, self.restart_at, report]
             .into_iter()
             .flatten()
             .min()
@@ -229,7 +267,17 @@ impl State {
             App::None => matches!(self.last, LastBuild::None),
             App::Ready { .. } | App::Exited { .. } => false,
         };
-        building || starting || self.restart_at.is_some()
+        building || starting || self.incoming.is_some() || self.restart_at.is_some()
+    }
+
+    /// Whether the next swap starts the new generation beside the serving one.
+    fn overlaps(&self) -> bool {
+        !self.overlap_failed
+            && match self.options.swap {
+                Swap::Restart => false,
+                Swap::Overlap => true,
+                Swap::OverlapWhenNotified => self.notifies,
+            }
     }
 
     /// Why no app answers right now, in words for the proxy's 502 page.
@@ -340,6 +388,24 @@ impl State {
             Event::BuildFinished { id, outcome } => {
                 self.on_build_finished(id, outcome, now, &mut fx)
             }
+            Event::AppStarted { gen, pid } if self.is_incoming(gen) => {
+                let Some(incoming) = self.incoming.as_mut() else {
+                    return fx;
+                };
+                incoming.pid = Some(pid);
+                fx.push(Effect::Report(Report::AppStarted { pid }));
+                if incoming.notified {
+                    self.take_over(now, &mut fx);
+                } else if self.options.swap == Swap::Overlap && self.options.probe {
+                    fx.push(Effect::Probe { gen });
+                }
+            }
+            Event::AppReady { gen } if self.is_incoming(gen) => {
+                if self.options.swap == Swap::Overlap {
+                    self.take_over(now, &mut fx);
+                }
+            }
+            Event::AppNotified { gen } => self.on_notified(gen, now, &mut fx),
             Event::AppStarted { gen, pid } => {
                 if let App::Spawning { gen: g, since } = self.app {
                     if g == gen {
@@ -361,17 +427,7 @@ impl State {
                     }
                 }
             }
-            Event::AppReady { gen } => {
-                if let App::Starting { gen: g, pid, since } = self.app {
-                    if g == gen {
-                        self.app = App::Ready { gen, pid, since };
-                        fx.push(Effect::Report(Report::AppReady {
-                            after: now.saturating_duration_since(since),
-                        }));
-                        fx.push(Effect::Browser(Browser::Compiled));
-                    }
-                }
-            }
+            Event::AppReady { gen } => self.on_ready(gen, now, &mut fx),
             Event::AppOutput { stream, line } => {
                 fx.push(Effect::Report(Report::Output { stream, line }))
             }
@@ -541,6 +597,19 @@ impl State {
     }
 
     fn on_tick(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let ready_timeout = self.options.ready_timeout;
+        if let Some(incoming) = self.incoming.as_mut() {
+            if !incoming.given_up && now >= incoming.since + ready_timeout {
+                incoming.given_up = true;
+                fx.push(Effect::StopApp { gen: incoming.gen });
+                fx.push(Effect::Report(Report::Error {
+                    message: format!(
+                        "the new app did not get ready within {} (run.ready_timeout): rolling back, the old one keeps serving",
+                        crate::text::format_duration(ready_timeout)
+                    ),
+                }));
+            }
+        }
         if let Build::Settling { first, last, files } = &self.build {
             if now >= self.settle_deadline(*first, *last) {
                 let files = files.iter().cloned().collect();
@@ -563,6 +632,9 @@ impl State {
                         ),
                     }));
                 }
+                if self.options.swap == Swap::Overlap {
+                    fx.push(Effect::Route { gen });
+                }
                 self.app = App::Ready { gen, pid, since };
                 fx.push(Effect::Report(Report::AppReady {
                     after: now.saturating_duration_since(since),
@@ -579,6 +651,157 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Generation `gen` is the one starting beside the serving one (and still may
+    /// take over).
+    fn is_incoming(&self, gen: u64) -> bool {
+        self.incoming
+            .as_ref()
+            .is_some_and(|i| i.gen == gen && !i.given_up)
+    }
+
+    /// The starting generation answers: it serves now.
+    fn on_ready(&mut self, gen: u64, now: Instant, fx: &mut Vec<Effect>) {
+        if let App::Starting { gen: g, pid, since } = self.app {
+            if g == gen {
+                if self.options.swap == Swap::Overlap {
+                    // On a port of its own: requests go there from now on.
+                    fx.push(Effect::Route { gen });
+                }
+                self.app = App::Ready { gen, pid, since };
+                fx.push(Effect::Report(Report::AppReady {
+                    after: now.saturating_duration_since(since),
+                }));
+                fx.push(Effect::Browser(Browser::Compiled));
+            }
+        }
+    }
+
+    /// `READY=1` from generation `gen`: the app can say when it is ready, so later swaps
+    /// may overlap (`Swap::OverlapWhenNotified`); and this generation is.
+    fn on_notified(&mut self, gen: u64, now: Instant, fx: &mut Vec<Effect>) {
+        if self.options.swap == Swap::OverlapWhenNotified && !self.notifies {
+            self.notifies = true;
+            fx.push(info(
+                "the app says when it is ready (NOTIFY_SOCKET): swaps start the new app beside the old one from now on",
+            ));
+        }
+        match self.incoming.as_mut() {
+            Some(incoming) if incoming.gen == gen && !incoming.given_up => {
+                if incoming.pid.is_some() {
+                    self.take_over(now, fx);
+                } else {
+                    incoming.notified = true;
+                }
+            }
+            _ => self.on_ready(gen, now, fx),
+        }
+    }
+
+    /// Let the incoming generation go (a newer build, a quit): stopped, its exit
+    /// expected.
+    fn drop_incoming(&mut self, fx: &mut Vec<Effect>) {
+        if let Some(incoming) = self.incoming.take() {
+            if !incoming.given_up {
+                fx.push(Effect::StopApp { gen: incoming.gen });
+            }
+            self.retiring.insert(incoming.gen);
+        }
+    }
+
+    /// Start the newest build beside the generation that serves.
+    fn spawn_incoming(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let Some(runnable) = &self.runnable else {
+            return;
+        };
+        self.next_gen += 1;
+        self.starts += 1;
+        let gen = self.next_gen;
+        let executable = runnable.executable.clone();
+        fx.push(Effect::SpawnApp {
+            gen,
+            executable: executable.as_ref().map(|e| e.path.clone()),
+        });
+        self.incoming = Some(Incoming {
+            gen,
+            pid: None,
+            since: now,
+            notified: false,
+            given_up: false,
+            executable,
+        });
+    }
+
+    /// The incoming generation is ready: new requests go to it, the old one finishes
+    /// what it is answering and stops.
+    fn take_over(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let Some(incoming) = self.incoming.take() else {
+            return;
+        };
+        fx.push(Effect::Route { gen: incoming.gen });
+        match self.app {
+            App::Spawning { gen, .. } | App::Starting { gen, .. } | App::Ready { gen, .. } => {
+                fx.push(Effect::StopApp { gen });
+                self.retiring.insert(gen);
+            }
+            App::Stopping { gen, .. } => {
+                self.retiring.insert(gen);
+            }
+            App::None | App::Exited { .. } => {}
+        }
+        self.running = incoming.executable;
+        self.app = App::Ready {
+            gen: incoming.gen,
+            pid: incoming.pid.unwrap_or_default(),
+            since: incoming.since,
+        };
+        fx.push(Effect::Report(Report::AppReady {
+            after: now.saturating_duration_since(incoming.since),
+        }));
+        // Only now: a reload gets the new build.
+        fx.push(Effect::Browser(Browser::Compiled));
+    }
+
+    /// The incoming generation died or did not get ready in time: the one serving goes
+    /// on untouched, and the failure is shown like a failed build. A clash with the old
+    /// generation (a port or a lock the app takes for itself) makes swaps
+    /// stop-then-start from now on, starting with this one.
+    fn roll_back(
+        &mut self,
+        status: ExitStatus,
+        output: Vec<String>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.incoming = None;
+        fx.push(Effect::Report(Report::AppExited {
+            status,
+            requested: false,
+            output: output.clone(),
+            rolled_back: true,
+        }));
+        let clash = output.iter().any(|l| clashes(l));
+        fx.push(Effect::Browser(Browser::Exited {
+            status,
+            output,
+            rolled_back: !clash,
+        }));
+        if clash && !self.overlap_failed {
+            self.overlap_failed = true;
+            fx.push(Effect::Report(Report::Error {
+                message: "the new app clashed with the one running (a port or a lock it takes for itself): swapping by stop-then-start from now on (set run.swap = \"restart\" to say so)".into(),
+            }));
+            if self.quitting.is_none() {
+                self.swap(now, fx);
+            }
+            return;
+        }
+        fx.push(info(if matches!(self.app, App::Ready { .. }) {
+            "the new app did not start: the old one keeps serving; the next save tries again"
+        } else {
+            "the new app did not start; the next save tries again"
+        }));
     }
 
     fn start_build(&mut self, files: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
@@ -669,6 +892,22 @@ impl State {
     /// Put the newest good build in place of whatever runs now.
     fn swap(&mut self, now: Instant, fx: &mut Vec<Effect>) {
         let new = self.runnable.as_ref().and_then(|r| r.executable.clone());
+        if self.overlaps() && matches!(self.app, App::Ready { .. }) {
+            let running = match &self.incoming {
+                Some(incoming) => &incoming.executable,
+                None => &self.running,
+            };
+            if new.is_some() && new == *running {
+                fx.push(info("binary unchanged: the app keeps running"));
+                fx.push(Effect::Browser(Browser::Ok));
+                return;
+            }
+            // A newer build while one starts: that one is dropped for it.
+            self.drop_incoming(fx);
+            self.spawn_incoming(now, fx);
+            return;
+        }
+        self.drop_incoming(fx);
         match &mut self.app {
             App::Starting { gen, .. } | App::Ready { gen, .. } => {
                 if new.is_some() && new == self.running {
@@ -725,6 +964,19 @@ impl State {
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
+        if self.retiring.remove(&gen) {
+            fx.push(Effect::Report(Report::AppExited {
+                status,
+                requested: true,
+                output: Vec::new(),
+                rolled_back: false,
+            }));
+            return;
+        }
+        if self.incoming.as_ref().is_some_and(|i| i.gen == gen) {
+            self.roll_back(status, output, now, fx);
+            return;
+        }
         match self.app {
             App::Stopping {
                 gen: g, then_start, ..
@@ -733,6 +985,7 @@ impl State {
                     status,
                     requested: true,
                     output: Vec::new(),
+                    rolled_back: false,
                 }));
                 self.app = App::None;
                 if then_start && self.quitting.is_none() {
@@ -748,9 +1001,14 @@ impl State {
                     status,
                     requested: false,
                     output: output.clone(),
+                    rolled_back: false,
                 }));
                 let why = output.iter().rev().find(|l| !l.trim().is_empty()).cloned();
-                fx.push(Effect::Browser(Browser::Exited { status, output }));
+                fx.push(Effect::Browser(Browser::Exited {
+                    status,
+                    output,
+                    rolled_back: false,
+                }));
                 self.app = App::Exited {
                     status,
                     at: now,
@@ -761,7 +1019,8 @@ impl State {
                     RestartPolicy::OnFailure => !status.success(),
                     RestartPolicy::Always => true,
                 };
-                if again && self.quitting.is_none() {
+                // A new generation on its way takes over anyway.
+                if again && self.quitting.is_none() && self.incoming.is_none() {
                     // An app that ran a good while starts the backoff over.
                     if now.saturating_duration_since(since) > BACKOFF_MAX {
                         self.backoff = BACKOFF_START;
@@ -844,6 +1103,7 @@ impl State {
             fx.push(Effect::CancelBuild { id });
         }
         self.build = Build::Idle;
+        self.drop_incoming(fx);
         match self.app {
             App::Spawning { gen, .. } | App::Starting { gen, .. } | App::Ready { gen, .. } => {
                 self.stop(gen, false, now, fx)
@@ -861,6 +1121,7 @@ impl State {
         };
         let settled = matches!(self.build, Build::Idle)
             && matches!(self.app, App::None | App::Ready { .. } | App::Exited { .. })
+            && self.incoming.is_none()
             && self.restart_at.is_none();
         if self.quitting.is_none() && self.builds_finished >= n && settled {
             self.quit(0, now, fx);
@@ -870,12 +1131,32 @@ impl State {
     fn check_quit_done(&mut self, fx: &mut Vec<Effect>) {
         if let Some(code) = self.quitting {
             if matches!(self.app, App::None | App::Exited { .. })
+                && self.incoming.is_none()
+                && self.retiring.is_empty()
                 && !fx.iter().any(|e| matches!(e, Effect::Exit(_)))
             {
                 fx.push(Effect::Exit(code));
             }
         }
     }
+}
+
+/// An output line that says the app could not take something the generation before it
+/// holds: its own fixed port, a lock.
+fn clashes(line: &str) -> bool {
+    let line = line.to_ascii_lowercase();
+    [
+        "address already in use",
+        "eaddrinuse",
+        "addrinuse",
+        "only one usage of each socket address",
+        "database is locked",
+        "lock file",
+        "already locked",
+        "resource temporarily unavailable",
+    ]
+    .iter()
+    .any(|needle| line.contains(needle))
 }
 
 fn info(message: &str) -> Effect {

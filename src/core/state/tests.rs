@@ -33,6 +33,7 @@ fn options() -> Options {
         probe: false,
         ready_timeout: ms(30_000),
         exit_after_builds: None,
+        swap: Swap::Restart,
     }
 }
 
@@ -547,7 +548,8 @@ fn save_during_swap_builds_while_the_old_app_stops_then_swaps_again() {
         == Report::AppExited {
             status: terminated(),
             requested: true,
-            output: Vec::new()
+            output: Vec::new(),
+            rolled_back: false,
         }));
     assert!(matches!(st.build, Build::Running { id, .. } if id == b3));
     st.update(started(2, 200), swap + ms(110));
@@ -696,7 +698,8 @@ fn app_dying_during_a_build_is_reported_and_the_build_spawns_it_again() {
         == Report::AppExited {
             status: code(3),
             requested: false,
-            output: Vec::new()
+            output: Vec::new(),
+            rolled_back: false,
         }));
     assert_eq!(
         st.app,
@@ -1186,7 +1189,8 @@ fn browsers_hear_errors_ok_and_exits() {
     let fx = st.update(exited(1, code(3)), at + ms(500));
     assert!(fx.contains(&Effect::Browser(Browser::Exited {
         status: code(3),
-        output: Vec::new()
+        output: Vec::new(),
+        rolled_back: false,
     })));
     // A requested stop (a swap) is no news for the browser.
     let mut st = state(options());
@@ -1289,4 +1293,301 @@ fn the_panel_clock_changes_nothing_but_the_time_shown() {
     assert!(st.update(Event::Clock, t0 + ms(20)).is_empty());
     assert_eq!(st.next_deadline(), deadline);
     assert!(matches!(st.build, Build::Running { id: 1, .. }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Blue-green swaps: the new generation starts beside the old one
+// ---------------------------------------------------------------------------------------
+
+fn overlap() -> Options {
+    Options {
+        swap: Swap::Overlap,
+        probe: true,
+        ..options()
+    }
+}
+
+fn exited_with(gen: u64, status: ExitStatus, output: &[&str]) -> Event {
+    Event::AppExited {
+        gen,
+        status,
+        output: output.iter().map(|l| l.to_string()).collect(),
+    }
+}
+
+fn routed(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Route { gen } => Some(*gen),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Generation 1 serves (on a port of its own), and build 2 has just finished with a new
+/// binary: returns the effects of that and the instant.
+fn overlap_swap(st: &mut State, t0: Instant) -> (Vec<Effect>, Instant) {
+    st.start(t0);
+    let fx = st.update(finished(1, ok_build(APP, 1)), t0 + ms(1000));
+    assert_eq!(spawned(&fx), vec![1]);
+    let fx = st.update(started(1, 100), t0 + ms(1010));
+    assert!(fx.contains(&Effect::Probe { gen: 1 }));
+    let fx = st.update(Event::AppReady { gen: 1 }, t0 + ms(1100));
+    assert_eq!(routed(&fx), vec![1], "the first generation gets the requests");
+    assert!(st.serving());
+    let (id, at) = save_and_build(st, &[MAIN_RS], t0 + ms(2000));
+    let at = at + ms(500);
+    let fx = st.update(finished(id, ok_build(APP, 2)), at);
+    (fx, at)
+}
+
+#[test]
+fn overlap_the_new_app_starts_beside_the_old_and_takes_over_once_ready() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (fx, at) = overlap_swap(&mut st, t0);
+    assert_eq!(spawned(&fx), vec![2]);
+    assert!(stopped(&fx).is_empty(), "the old app serves meanwhile: {fx:#?}");
+    assert!(st.serving());
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    assert!(!browser(&fx).contains(&"compiled"), "no reload before it answers");
+
+    let fx = st.update(started(2, 200), at + ms(10));
+    assert_eq!(actions(&fx), vec![&Effect::Probe { gen: 2 }]);
+    assert!(st.serving());
+
+    let fx = st.update(Event::AppReady { gen: 2 }, at + ms(1500));
+    assert_eq!(routed(&fx), vec![2]);
+    assert_eq!(stopped(&fx), vec![1], "the old one goes once the new one answers");
+    assert_eq!(browser(&fx), vec!["compiled"]);
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 2,
+            pid: 200,
+            ..
+        }
+    ));
+    assert!(st.incoming.is_none());
+
+    // The old one's exit was asked for: no news, no restart, no overlay.
+    let fx = st.update(exited(1, terminated()), at + ms(1600));
+    assert!(actions(&fx).is_empty(), "{fx:#?}");
+    assert!(browser(&fx).is_empty());
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            requested: true,
+            rolled_back: false,
+            ..
+        }
+    )));
+    assert!(matches!(st.app, App::Ready { gen: 2, .. }));
+}
+
+#[test]
+fn overlap_a_new_app_that_dies_on_start_is_rolled_back_and_the_old_one_serves_on() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let fx = st.update(
+        exited_with(2, code(101), &["thread 'main' panicked: no DATABASE_URL"]),
+        at + ms(300),
+    );
+    assert!(stopped(&fx).is_empty(), "the old app is untouched: {fx:#?}");
+    assert!(routed(&fx).is_empty());
+    assert!(spawned(&fx).is_empty());
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            requested: false,
+            rolled_back: true,
+            ..
+        }
+    )));
+    assert!(fx.contains(&Effect::Browser(Browser::Exited {
+        status: code(101),
+        output: vec!["thread 'main' panicked: no DATABASE_URL".into()],
+        rolled_back: true,
+    })));
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    assert!(st.serving() && st.incoming.is_none());
+    assert_eq!(st.restart_at, None, "a rollback is not a crash to restart");
+
+    // The next good save tries again, beside the same old app.
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], at + ms(1000));
+    let fx = st.update(finished(id, ok_build(APP, 3)), at + ms(500));
+    assert_eq!(spawned(&fx), vec![3]);
+    assert!(stopped(&fx).is_empty());
+}
+
+#[test]
+fn overlap_a_new_app_that_never_gets_ready_is_stopped_and_rolled_back() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let deadline = st.next_deadline().expect("the new app's ready timeout");
+    assert_eq!(deadline, at + ms(30_000));
+    let fx = st.update(Event::Tick, deadline);
+    assert_eq!(stopped(&fx), vec![2]);
+    assert!(has_report(&fx, |r| matches!(r, Report::Error { .. })));
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    // Late: it answers after all. Too late to take over.
+    let fx = st.update(Event::AppReady { gen: 2 }, deadline + ms(5));
+    assert!(routed(&fx).is_empty());
+    let fx = st.update(exited_with(2, terminated(), &["still loading"]), deadline + ms(50));
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            rolled_back: true,
+            ..
+        }
+    )));
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    assert!(st.incoming.is_none());
+}
+
+#[test]
+fn overlap_a_clash_with_the_old_app_falls_back_to_stop_then_start_from_then_on() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let fx = st.update(
+        exited_with(
+            2,
+            code(1),
+            &["Error: Address already in use (os error 98)"],
+        ),
+        at + ms(100),
+    );
+    // Said once, then retried the old way: the old app stops, then the new one starts.
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::Error { message } if message.contains("stop-then-start")
+    )));
+    assert_eq!(stopped(&fx), vec![1]);
+    assert!(spawned(&fx).is_empty());
+    let fx = st.update(exited(1, terminated()), at + ms(200));
+    assert_eq!(spawned(&fx), vec![3]);
+    st.update(started(3, 300), at + ms(210));
+    st.update(Event::AppReady { gen: 3 }, at + ms(300));
+    assert!(matches!(st.app, App::Ready { gen: 3, .. }));
+    // And the next swap does not overlap any more.
+    let (id, b) = save_and_build(&mut st, &[MAIN_RS], at + ms(1000));
+    let fx = st.update(finished(id, ok_build(APP, 4)), b + ms(500));
+    assert_eq!(stopped(&fx), vec![3]);
+    assert!(spawned(&fx).is_empty());
+}
+
+#[test]
+fn overlap_a_save_during_the_overlap_replaces_the_incoming_app() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let (id, b) = save_and_build(&mut st, &[MAIN_RS], at + ms(100));
+    assert!(st.serving(), "the old app serves through the build");
+    let fx = st.update(finished(id, ok_build(APP, 3)), b + ms(500));
+    assert_eq!(stopped(&fx), vec![2], "the starting one is dropped");
+    assert_eq!(spawned(&fx), vec![3]);
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    // The dropped one's exit is expected; the newest takes over.
+    let fx = st.update(exited(2, terminated()), b + ms(600));
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            requested: true,
+            ..
+        }
+    )));
+    assert!(st.incoming.as_ref().is_some_and(|i| i.gen == 3));
+    st.update(started(3, 300), b + ms(610));
+    let fx = st.update(Event::AppReady { gen: 3 }, b + ms(900));
+    assert_eq!(routed(&fx), vec![3]);
+    assert_eq!(stopped(&fx), vec![1]);
+}
+
+#[test]
+fn overlap_quit_during_the_overlap_stops_both_and_exits_once_both_are_gone() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let fx = st.update(command(Command::Quit), at + ms(20));
+    let mut stops = stopped(&fx);
+    stops.sort();
+    assert_eq!(stops, vec![1, 2]);
+    assert!(exits(&fx).is_empty());
+    let fx = st.update(exited(1, terminated()), at + ms(30));
+    assert!(exits(&fx).is_empty(), "the new one is still there");
+    let fx = st.update(exited(2, terminated()), at + ms(40));
+    assert_eq!(exits(&fx), vec![0]);
+}
+
+#[test]
+fn overlap_the_old_app_exiting_by_itself_during_the_overlap_hands_over_to_the_new() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        restart: RestartPolicy::Always,
+        ..overlap()
+    });
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let fx = st.update(exited(1, code(1)), at + ms(20));
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            requested: false,
+            rolled_back: false,
+            ..
+        }
+    )));
+    assert_eq!(st.restart_at, None, "the new app is on its way: no restart");
+    assert!(!st.serving() && st.coming());
+    let fx = st.update(Event::AppReady { gen: 2 }, at + ms(500));
+    assert_eq!(routed(&fx), vec![2]);
+    assert!(stopped(&fx).is_empty(), "nothing old is left to stop");
+    assert!(matches!(st.app, App::Ready { gen: 2, .. }));
+}
+
+#[test]
+fn listen_mode_overlaps_only_once_the_app_says_it_is_ready() {
+    let t0 = Instant::now();
+    let notify = Options {
+        swap: Swap::OverlapWhenNotified,
+        ..options()
+    };
+    // An app that never says READY=1: stop-then-start, as always.
+    let mut st = state(notify.clone());
+    boot(&mut st, t0);
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], t0 + ms(2000));
+    let fx = st.update(finished(id, ok_build(APP, 2)), at + ms(500));
+    assert_eq!(stopped(&fx), vec![1]);
+
+    // One that does: from its first word on, swaps overlap and wait for the new word.
+    let mut st = state(notify);
+    boot(&mut st, t0);
+    let fx = st.update(Event::AppNotified { gen: 1 }, t0 + ms(1500));
+    assert!(has_report(&fx, |r| matches!(r, Report::Info { .. })));
+    let (id, at) = save_and_build(&mut st, &[MAIN_RS], t0 + ms(2000));
+    let fx = st.update(finished(id, ok_build(APP, 2)), at + ms(500));
+    assert_eq!(spawned(&fx), vec![2]);
+    assert!(stopped(&fx).is_empty());
+    // READY=1 may come before the helper says the app started.
+    let fx = st.update(Event::AppNotified { gen: 2 }, at + ms(600));
+    assert!(stopped(&fx).is_empty());
+    let fx = st.update(started(2, 200), at + ms(610));
+    assert_eq!(stopped(&fx), vec![1]);
+    assert_eq!(browser(&fx), vec!["compiled"]);
+    assert!(matches!(
+        st.app,
+        App::Ready {
+            gen: 2,
+            pid: 200,
+            ..
+        }
+    ));
 }
