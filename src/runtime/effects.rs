@@ -64,8 +64,9 @@ pub(super) struct Effects {
     /// Each app generation listens on a port of its own behind the proxy (`PORT`), so a
     /// new one can start beside the old one (`Swap::Overlap`)…
     pub(super) own_ports: bool,
-    /// …and these: generation → its address.
-    pub(super) gen_addrs: HashMap<u64, std::net::SocketAddr>,
+    /// …and these: generation → where it listens (its `PORT`, or where the probe found
+    /// it when it listens elsewhere).
+    pub(super) gen_addrs: HashMap<u64, Arc<std::sync::Mutex<std::net::SocketAddr>>>,
     /// How swaps go here (decided from the sockets at start; a config reload keeps it).
     pub(super) swap: crate::core::options::Swap,
 }
@@ -108,7 +109,9 @@ impl Effects {
         };
         // A generation on its own port is probed there.
         let probe = match (probe, self.gen_addrs.get(&gen)) {
-            (Probe::Tcp(_), Some(addr)) => Probe::Tcp(*addr),
+            (Probe::Tcp(_), Some(addr)) => {
+                Probe::Tcp(*addr.lock().unwrap_or_else(|e| e.into_inner()))
+            }
             (probe, _) => probe,
         };
         // Past the timeout the state counts the app as ready anyway: stop asking then.
@@ -154,9 +157,19 @@ impl Effects {
             return None;
         }
         match (&self.proxy, self.app_env.iter().find(|(k, _)| k == "PORT")) {
+            // A generation on a port of its own is found for itself; the proxy is
+            // pointed at it when it takes over (`Effect::Route`).
             (Some(proxy), Some(_)) => Some(Finder {
-                given: self.gen_addrs.get(&gen).copied().or(self.proxy_app)?,
-                target: Some(proxy.app()),
+                given: match self.gen_addrs.get(&gen) {
+                    Some(addr) => *addr.lock().unwrap_or_else(|e| e.into_inner()),
+                    None => self.proxy_app?,
+                },
+                target: Some(
+                    self.gen_addrs
+                        .get(&gen)
+                        .cloned()
+                        .unwrap_or_else(|| proxy.app()),
+                ),
                 listen: Vec::new(),
                 said: self.found_said.clone(),
             }),
@@ -249,7 +262,8 @@ impl Effects {
                 Ok(addr) => {
                     env.retain(|(k, _)| k != "PORT");
                     env.push(("PORT".into(), addr.port().to_string()));
-                    self.gen_addrs.insert(gen, addr);
+                    self.gen_addrs
+                        .insert(gen, Arc::new(std::sync::Mutex::new(addr)));
                 }
                 Err(e) => {
                     let _ = self.tx.send(Event::Notice(format!(
@@ -343,7 +357,8 @@ impl Effects {
             Effect::Probe { gen } => self.probe(gen),
             Effect::Route { gen } => {
                 if let (Some(proxy), Some(addr)) = (&self.proxy, self.gen_addrs.get(&gen)) {
-                    *proxy.app().lock().unwrap_or_else(|e| e.into_inner()) = *addr;
+                    let addr = *addr.lock().unwrap_or_else(|e| e.into_inner());
+                    *proxy.app().lock().unwrap_or_else(|e| e.into_inner()) = addr;
                 }
             }
             Effect::Browser(message) => {
