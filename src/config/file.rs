@@ -65,6 +65,7 @@ pub struct RunFile {
     pub stop_signal: Option<Spanned<SignalValue>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
     pub restart: Option<RestartValue>,
+    pub swap: Option<SwapValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +168,13 @@ pub enum RestartValue {
     Never,
     OnFailure,
     Always,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwapValue {
+    Overlap,
+    Restart,
 }
 
 /// A config file as read: where it is, its text (for error positions) and its content.

@@ -79,6 +79,7 @@ pub const KEYS: &[Key] = &[
     key("run", "stop_signal", "signal", Some("\"SIGTERM\""), None, "sent to the app's process group to stop it (TERM, SIGINT, 15…)"),
     key("run", "stop_timeout", "duration", Some("\"5s\""), None, "then SIGKILL"),
     key("run", "restart", "\"never\", \"on-failure\" or \"always\"", Some("\"never\""), None, "restart an app that exits by itself (backoff 1 s doubling to 30 s)"),
+    key("run", "swap", "\"overlap\" or \"restart\"", Some("\"overlap\""), None, "start a new app beside the old one, which serves until the new one is ready (where possible), or stop the old one first"),
     key("watch", "paths", "list of paths", Some("[]"), None, "extra paths to watch"),
     key("watch", "ignore", "list of globs", Some("[]"), None, "paths never watched"),
     key("watch", "include", "list of globs", None, Some("include = [\"**/*.go\", \"templates/**\"]"), "build inputs of a command project (default: every file not ignored)"),
@@ -229,6 +230,8 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
         crate::core::options::RestartPolicy::Always => "always",
     };
     run.insert("restart".into(), Value::String(restart.into()));
+    let swap = if r.overlap { "overlap" } else { "restart" };
+    run.insert("swap".into(), Value::String(swap.into()));
 
     let mut watch = Table::new();
     let w = &settings.watch;

@@ -52,4 +52,7 @@ pub struct Options {
     pub exit_after_builds: Option<u32>,
     /// How swaps go.
     pub swap: Swap,
+    /// Each generation listens on a port of its own behind the proxy: the proxy is
+    /// pointed at one once it serves (`Effect::Route`).
+    pub routes: bool,
 }

@@ -67,7 +67,7 @@ pub(super) struct Effects {
     /// …and these: generation → where it listens (its `PORT`, or where the probe found
     /// it when it listens elsewhere).
     pub(super) gen_addrs: HashMap<u64, Arc<std::sync::Mutex<std::net::SocketAddr>>>,
-    /// How swaps go here (decided from the sockets at start; a config reload keeps it).
+    /// How swaps can go with the sockets bound at start (`run.swap` may say restart).
     pub(super) swap: crate::core::options::Swap,
 }
 
@@ -426,7 +426,12 @@ impl Effects {
         self.probe = readiness::probe(&plan.settings, &self.listen_addrs, self.proxy_app);
         let options = Options {
             probe: self.probe.is_some(),
-            swap: self.swap,
+            swap: if plan.settings.run.overlap {
+                self.swap
+            } else {
+                crate::core::options::Swap::Restart
+            },
+            routes: self.own_ports,
             ..new.options
         };
         let before = panel_info(&self.settings, self.reload_url.as_deref()).urls;

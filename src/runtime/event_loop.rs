@@ -115,7 +115,7 @@ fn wire(
     // of its own and a new one starts beside the old one; on the `run.listen` sockets
     // that waits for the app's `READY=1`.
     let own_ports = sockets.app_env().iter().any(|(k, _)| k == "PORT");
-    let swap = if own_ports {
+    let possible = if own_ports {
         Swap::Overlap
     } else if !listen_addrs.is_empty() {
         Swap::OverlapWhenNotified
@@ -124,7 +124,12 @@ fn wire(
     };
     let options = Options {
         probe: probe.is_some(),
-        swap,
+        swap: if settings.run.overlap {
+            possible
+        } else {
+            Swap::Restart
+        },
+        routes: own_ports,
         ..options
     };
     let app_env = sockets.app_env();
@@ -174,7 +179,7 @@ fn wire(
         cli,
         own_ports,
         gen_addrs: Default::default(),
-        swap,
+        swap: possible,
     };
     announce(&mut effects, reload_moved);
     Ok((state, effects))

@@ -220,6 +220,7 @@ mod tests {
             ready_timeout: Duration::from_secs(30),
             exit_after_builds: None,
             swap: crate::core::options::Swap::Restart,
+            routes: false,
         };
         let classifier = Classifier::new(
             PathBuf::from("/p"),

@@ -67,6 +67,7 @@ impl Settings {
             ready_timeout: self.run.ready_timeout,
             exit_after_builds: self.exit_after_builds,
             swap: crate::core::options::Swap::Restart,
+            routes: false,
         }
     }
 

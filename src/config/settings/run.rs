@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 
 use super::read::{address_value, env_table, file_duration, Input};
-use crate::config::file::RestartValue;
+use crate::config::file::{RestartValue, SwapValue};
 use crate::config::values::{parse_address, parse_ready, parse_signal, Ready};
 use crate::core::options::RestartPolicy;
 use std::net::SocketAddr;
@@ -30,6 +30,9 @@ pub struct RunSettings {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub restart: RestartPolicy,
+    /// Swaps may start the new generation beside the old one (`run.swap = "overlap"`,
+    /// the default), where the way the app is served allows it.
+    pub overlap: bool,
 }
 
 /// `[run]` and the serving flags; `cmd` is the run command decided for the project.
@@ -103,5 +106,6 @@ pub fn resolve(input: &Input, cmd: Option<String>) -> Result<RunSettings> {
             Some(RestartValue::Always) => RestartPolicy::Always,
             _ => RestartPolicy::Never,
         },
+        overlap: !matches!(r.swap, Some(SwapValue::Restart)),
     })
 }

@@ -632,7 +632,7 @@ impl State {
                         ),
                     }));
                 }
-                if self.options.swap == Swap::Overlap {
+                if self.options.routes {
                     fx.push(Effect::Route { gen });
                 }
                 self.app = App::Ready { gen, pid, since };
@@ -665,7 +665,7 @@ impl State {
     fn on_ready(&mut self, gen: u64, now: Instant, fx: &mut Vec<Effect>) {
         if let App::Starting { gen: g, pid, since } = self.app {
             if g == gen {
-                if self.options.swap == Swap::Overlap {
+                if self.options.routes {
                     // On a port of its own: requests go there from now on.
                     fx.push(Effect::Route { gen });
                 }

@@ -34,6 +34,7 @@ fn options() -> Options {
         ready_timeout: ms(30_000),
         exit_after_builds: None,
         swap: Swap::Restart,
+        routes: false,
     }
 }
 
@@ -1303,6 +1304,7 @@ fn overlap() -> Options {
     Options {
         swap: Swap::Overlap,
         probe: true,
+        routes: true,
         ..options()
     }
 }
