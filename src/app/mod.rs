@@ -4,6 +4,7 @@
 
 mod command;
 mod env;
+mod notify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub struct AppContext<'a> {
     pub env: &'a [(String, String)],
     /// Where hotrun's stdin goes (`--ui plain`).
     pub stdin_slot: Option<StdinSlot>,
+    /// Give it a `NOTIFY_SOCKET` to say when it is ready (listen mode).
+    pub notify: bool,
 }
 
 /// Start generation `gen`; returns the helper's handle (to stop it).
@@ -97,8 +100,21 @@ pub fn start(
     context: AppContext<'_>,
 ) -> Result<Handle> {
     let stdin_slot = context.stdin_slot;
-    let env = environment(settings, project, context.env, &tx);
+    let mut env = environment(settings, project, context.env, &tx);
     let (program, args) = command_line(settings, executable)?;
+    let notify = match context.notify.then(|| notify::Notify::bind(gen)) {
+        Some(Ok(notify)) => {
+            env.push(("NOTIFY_SOCKET".into(), notify.path.clone().into()));
+            Some(notify)
+        }
+        Some(Err(e)) => {
+            let _ = tx.send(Event::Notice(format!(
+                "cannot make the app's NOTIFY_SOCKET ({e}): it swaps by stop-then-start"
+            )));
+            None
+        }
+        None => None,
+    };
     let spec = Spec {
         program,
         args,
@@ -117,6 +133,9 @@ pub fn start(
             .context("the app's supervisor exited at once")?,
     );
     let reaped = handle.reaped.clone();
+    if let Some(notify) = notify {
+        notify.listen(gen, reaped.clone(), tx.clone());
+    }
     let stdin = helper.child.stdin.take();
     let helper_pid = helper.child.id().unwrap_or_default();
     tokio::spawn(async move {

@@ -276,6 +276,8 @@ impl Effects {
             listen_fds: &self.listen_fds,
             env: &env,
             stdin_slot: self.stdin_slot.clone(),
+            notify: self.swap == crate::core::options::Swap::OverlapWhenNotified
+                && self.settings.run.overlap,
         };
         match app::start(
             gen,

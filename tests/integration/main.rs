@@ -5,6 +5,7 @@
 
 mod abuse;
 mod apps;
+mod bluegreen;
 mod clients;
 mod config;
 mod golang;

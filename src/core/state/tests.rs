@@ -1335,7 +1335,11 @@ fn overlap_swap(st: &mut State, t0: Instant) -> (Vec<Effect>, Instant) {
     let fx = st.update(started(1, 100), t0 + ms(1010));
     assert!(fx.contains(&Effect::Probe { gen: 1 }));
     let fx = st.update(Event::AppReady { gen: 1 }, t0 + ms(1100));
-    assert_eq!(routed(&fx), vec![1], "the first generation gets the requests");
+    assert_eq!(
+        routed(&fx),
+        vec![1],
+        "the first generation gets the requests"
+    );
     assert!(st.serving());
     let (id, at) = save_and_build(st, &[MAIN_RS], t0 + ms(2000));
     let at = at + ms(500);
@@ -1349,10 +1353,16 @@ fn overlap_the_new_app_starts_beside_the_old_and_takes_over_once_ready() {
     let mut st = state(overlap());
     let (fx, at) = overlap_swap(&mut st, t0);
     assert_eq!(spawned(&fx), vec![2]);
-    assert!(stopped(&fx).is_empty(), "the old app serves meanwhile: {fx:#?}");
+    assert!(
+        stopped(&fx).is_empty(),
+        "the old app serves meanwhile: {fx:#?}"
+    );
     assert!(st.serving());
     assert!(matches!(st.app, App::Ready { gen: 1, .. }));
-    assert!(!browser(&fx).contains(&"compiled"), "no reload before it answers");
+    assert!(
+        !browser(&fx).contains(&"compiled"),
+        "no reload before it answers"
+    );
 
     let fx = st.update(started(2, 200), at + ms(10));
     assert_eq!(actions(&fx), vec![&Effect::Probe { gen: 2 }]);
@@ -1360,7 +1370,11 @@ fn overlap_the_new_app_starts_beside_the_old_and_takes_over_once_ready() {
 
     let fx = st.update(Event::AppReady { gen: 2 }, at + ms(1500));
     assert_eq!(routed(&fx), vec![2]);
-    assert_eq!(stopped(&fx), vec![1], "the old one goes once the new one answers");
+    assert_eq!(
+        stopped(&fx),
+        vec![1],
+        "the old one goes once the new one answers"
+    );
     assert_eq!(browser(&fx), vec!["compiled"]);
     assert!(matches!(
         st.app,
@@ -1439,7 +1453,10 @@ fn overlap_a_new_app_that_never_gets_ready_is_stopped_and_rolled_back() {
     // Late: it answers after all. Too late to take over.
     let fx = st.update(Event::AppReady { gen: 2 }, deadline + ms(5));
     assert!(routed(&fx).is_empty());
-    let fx = st.update(exited_with(2, terminated(), &["still loading"]), deadline + ms(50));
+    let fx = st.update(
+        exited_with(2, terminated(), &["still loading"]),
+        deadline + ms(50),
+    );
     assert!(has_report(&fx, |r| matches!(
         r,
         Report::AppExited {
@@ -1458,11 +1475,7 @@ fn overlap_a_clash_with_the_old_app_falls_back_to_stop_then_start_from_then_on()
     let (_, at) = overlap_swap(&mut st, t0);
     st.update(started(2, 200), at + ms(10));
     let fx = st.update(
-        exited_with(
-            2,
-            code(1),
-            &["Error: Address already in use (os error 98)"],
-        ),
+        exited_with(2, code(1), &["Error: Address already in use (os error 98)"]),
         at + ms(100),
     );
     // Said once, then retried the old way: the old app stops, then the new one starts.
