@@ -251,7 +251,9 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
     if (msg.signal != null) text = `The app was killed by signal ${msg.signal}.`;
     else if (msg.code != null) text = `The app exited with code ${msg.code}.`;
     const output = Array.isArray(msg.output) ? msg.output.map(String) : [];
-    showOverlay('exited', 'The app exited', (panel) => {
+    // A new version that died on start: the old one still serves this page.
+    if (msg.rolled_back) text = text.replace('The app', 'The new version of the app') + ' The previous version keeps running.';
+    showOverlay('exited', msg.rolled_back ? 'The new version did not start' : 'The app exited', (panel) => {
       panel.appendChild(el('p', 'message', text));
       // Its last words (a panic, a missing variable), as text with their colours.
       if (output.length) renderAnsi(panel.appendChild(el('pre', 'output')), output.join('\n'));

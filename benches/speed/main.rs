@@ -28,6 +28,13 @@
 //! HOTRUN_BENCH_ONLY=flood cargo bench --bench speed
 //! ```
 //!
+//! Only the swaps of an app that takes 1.5 s to start (the longest request a client
+//! waits, hotrun's blue-green swaps beside the peers' stop-then-start):
+//!
+//! ```sh
+//! HOTRUN_BENCH_ONLY=slow-start cargo bench --bench speed
+//! ```
+//!
 //! One file per part: `reaction`, `swaps`, `browser` (with the Vite comparison), `idle`,
 //! `scale` (the big tree and the storm) and `flood`; `table` prints the figures,
 //! `fixtures` and `peers` are what the rows run. What the benchmark shares with the
@@ -56,8 +63,8 @@ fn main() {
     let started = Instant::now();
     let only = std::env::var("HOTRUN_BENCH_ONLY").unwrap_or_default();
     assert!(
-        matches!(only.as_str(), "" | "browser" | "flood"),
-        "HOTRUN_BENCH_ONLY={only}: the parts that run alone are `browser` and `flood`"
+        matches!(only.as_str(), "" | "browser" | "flood" | "slow-start"),
+        "HOTRUN_BENCH_ONLY={only}: the parts that run alone are `browser`, `flood` and `slow-start`"
     );
     let everything = only.is_empty();
     let mut table = Table::default();
@@ -67,6 +74,9 @@ fn main() {
         for slow in [false, true] {
             swaps::swaps(&mut table, slow);
         }
+    }
+    if everything || only == "slow-start" {
+        swaps::slow_start(&mut table);
     }
     if everything || only == "browser" {
         browser::browser_rows(&mut table);

@@ -166,3 +166,66 @@ pub fn swaps(table: &mut Table, slow: bool) {
         drop(peer);
     }
 }
+
+/// How long the slow-starting fixture takes to start (`START_DELAY_MS`).
+const START_DELAY_MS: &str = "1500";
+
+/// Swaps of an app that takes 1.5 s to start: the longest request a client waits,
+/// hotrun (blue-green: the new app starts beside the old one) beside the peers (which
+/// stop the old app, then start the new one).
+pub fn slow_start(table: &mut Table) {
+    eprintln!("swaps, slow start…");
+    // Read by the fixture app at start, inherited through every tool.
+    // SAFETY: the benchmark is single-threaded here; nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var("START_DELAY_MS", START_DELAY_MS) };
+    let what = "swap of an app that takes 1.5 s to start: longest request";
+    for mode in ["listen", "proxy"] {
+        let dir = webapp(false);
+        let port = free_port();
+        let b = hotrun(dir.path());
+        let b = match mode {
+            "listen" => b.args(&["--listen", &port.to_string()]),
+            _ => b.args(&["--proxy", &port.to_string()]),
+        };
+        let mut h = b.start();
+        h.wait("app_ready");
+        wait_serving(port, "v1", "hotrun");
+        let r = measure_swaps(dir.path(), port, 2);
+        table.row(
+            what,
+            &format!("hotrun, {mode}"),
+            ms(&r.longest),
+            "well under the 1.5 s start; 0 failed",
+            format!(
+                "{} failed requests; save → new version served {}",
+                r.failed,
+                ms(&r.served)
+            ),
+        );
+        drop(h);
+    }
+    for (name, mode, argv) in peers() {
+        let dir = webapp(false);
+        let port = free_port();
+        let argv = argv_for(&argv, port);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let peer = Peer::start(dir.path(), port, &argv);
+        wait_serving(port, "v1", name);
+        let r = measure_swaps(dir.path(), port, 2);
+        table.row(
+            what,
+            &format!("{name} ({mode})"),
+            ms(&r.longest),
+            "—",
+            format!(
+                "{} failed requests; save → new version served {}",
+                r.failed,
+                ms(&r.served)
+            ),
+        );
+        drop(peer);
+    }
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("START_DELAY_MS") };
+}

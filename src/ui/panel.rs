@@ -128,6 +128,11 @@ fn state_word(state: &State, now: Instant) -> (String, Tone) {
     if let LastBuild::Failed { .. } = state.last {
         return ("build failed".into(), Tone::Bad);
     }
+    if let Some(incoming) = &state.incoming {
+        // The old app serves while the new one starts beside it.
+        let elapsed = now.saturating_duration_since(incoming.since);
+        return (format!("swapping {}", short_duration(elapsed)), Tone::Busy);
+    }
     match &state.app {
         App::Ready { .. } => ("running".into(), Tone::Good),
         App::Starting { .. } | App::Spawning { .. } => ("starting".into(), Tone::Busy),

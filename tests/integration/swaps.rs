@@ -53,6 +53,9 @@ fn listen_mode_never_fails_a_request_across_swaps() {
     let builds = three_swaps(&mut h, &app, port);
     let samples = hammer.finish();
     assert_no_failures_and_no_wait_for_a_build(&samples, &builds);
+    // The app says READY=1, so swaps overlap: the last old one stops after the new one
+    // took over. Once it is gone, nothing is left unreaped.
+    h.wait_for("app_exited", |e| e["requested"] == true);
     assert_no_zombies(&h);
 }
 

@@ -350,7 +350,7 @@ fn head_request(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn a_crash_on_start_shows_its_output_over_the_page_and_the_proxy_answers_at_once() {
+fn a_crash_on_start_is_rolled_back_with_its_output_over_the_page() {
     let Some(chrome) = Chrome::launch() else {
         return;
     };
@@ -365,19 +365,20 @@ fn a_crash_on_start_shows_its_output_over_the_page_and_the_proxy_answers_at_once
         exited["output"].to_string().contains(why),
         "app_exited carries the output: {exited}"
     );
+    assert_eq!(exited["rolled_back"], true, "{exited}");
     overlay_shows(&mut page, why);
-    assert!(overlay_text(&mut page)
-        .unwrap()
-        .contains("exited with code 1"));
+    let shown = overlay_text(&mut page).unwrap();
+    assert!(shown.contains("exited with code 1"), "{shown}");
+    assert!(shown.contains("previous version keeps running"), "{shown}");
 
-    // Nothing is coming: the 502 page at once, saying why.
-    let body = unavailable_at_once(port);
-    assert!(body.contains("exited with code 1"), "{body}");
-    assert!(body.contains("/__hotrun/client.js"), "{body}");
+    // The old app still serves, the template it read at its start.
+    let (status, _, body) = request(port, "/", &[("Sec-Fetch-Dest", "document")]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("template one"));
 
-    // A tab opened now shows the crash too; the fix brings both back.
+    // A tab opened now gets the page that runs; the fix brings both to it.
     let mut late = chrome.open(&format!("http://127.0.0.1:{port}/"));
-    overlay_shows(&mut late, why);
+    text_of(&mut late, "note", "template one");
     edit(&template, "template {% broken %}", "template fixed");
     for tab in [&mut page, &mut late] {
         text_of(tab, "note", "template fixed");
