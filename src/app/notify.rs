@@ -4,6 +4,7 @@
 //! `go-systemd/daemon`). Generations share one listening socket, so only the app can say
 //! which of them is ready.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,11 +30,17 @@ pub struct Notify {
 impl Notify {
     /// A socket for generation `gen` in hotrun's runtime directory.
     pub fn bind(gen: u64) -> std::io::Result<Notify> {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        // A directory of hotrun's own, that only its user may enter.
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|d| d.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let path = dir.join(format!("hotrun-{}-{gen}.notify", std::process::id()));
+        let dir = base.join(format!("hotrun-{}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let path = dir.join(format!("{gen}.notify"));
         let _ = std::fs::remove_file(&path);
         let socket = UnixDatagram::bind(&path)?;
         Ok(Notify { path, socket })
@@ -46,9 +53,14 @@ impl Notify {
             let mut buf = vec![0u8; MESSAGE_MAX];
             let mut said = false;
             while !reaped.load(Ordering::SeqCst) {
-                let Ok(Ok(n)) = tokio::time::timeout(CHECK_EVERY, self.socket.recv(&mut buf)).await
-                else {
-                    continue;
+                let n = match tokio::time::timeout(CHECK_EVERY, self.socket.recv(&mut buf)).await {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(_)) => {
+                        // Not a message (the socket failed): look again later.
+                        tokio::time::sleep(CHECK_EVERY).await;
+                        continue;
+                    }
+                    Err(_) => continue,
                 };
                 let ready = String::from_utf8_lossy(&buf[..n])
                     .lines()
@@ -67,5 +79,9 @@ impl Notify {
 impl Drop for Notify {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        // The directory too, once no other generation's socket is in it.
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }

@@ -266,9 +266,19 @@ impl Effects {
                         .insert(gen, Arc::new(std::sync::Mutex::new(addr)));
                 }
                 Err(e) => {
-                    let _ = self.tx.send(Event::Notice(format!(
-                        "no free port for the new app ({e}): it gets the proxy's app address"
-                    )));
+                    // On the shared address it would answer where the old one does: it
+                    // does not start.
+                    let message = format!("no free port for the new app: {e}");
+                    let _ = self.tx.send(Event::Notice(message.clone()));
+                    let _ = self.tx.send(Event::AppExited {
+                        gen,
+                        status: ExitStatus {
+                            code: Some(127),
+                            signal: None,
+                        },
+                        output: vec![format!("hotrun: {message}")],
+                    });
+                    return;
                 }
             }
         }
@@ -361,6 +371,9 @@ impl Effects {
                 if let (Some(proxy), Some(addr)) = (&self.proxy, self.gen_addrs.get(&gen)) {
                     let addr = *addr.lock().unwrap_or_else(|e| e.into_inner());
                     *proxy.app().lock().unwrap_or_else(|e| e.into_inner()) = addr;
+                    // Another app answers from now on: what browsers hold is asked for
+                    // anew.
+                    proxy.changed();
                 }
             }
             Effect::Browser(message) => {

@@ -114,7 +114,10 @@ fn wire(
     // Behind the proxy with a `PORT` of hotrun's choosing, each generation gets a port
     // of its own and a new one starts beside the old one; on the `run.listen` sockets
     // that waits for the app's `READY=1`.
-    let own_ports = sockets.app_env().iter().any(|(k, _)| k == "PORT");
+    // A `run.ready` check of the user's own names one address, which cannot tell two
+    // generations apart: then swaps stop the old app first.
+    let own_ports =
+        sockets.app_env().iter().any(|(k, _)| k == "PORT") && settings.run.ready.is_none();
     let possible = if own_ports {
         Swap::Overlap
     } else if !listen_addrs.is_empty() {

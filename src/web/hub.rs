@@ -179,7 +179,12 @@ impl Hub {
             // page keeps its build.
             Browser::Exited {
                 rolled_back: true, ..
-            } => {}
+            } => {
+                if inner.current == Current::Building {
+                    inner.current = Current::Running;
+                }
+                inner.building = false;
+            }
             Browser::Exited { status, output, .. } => {
                 inner.current = Current::Exited(*status, output.clone())
             }

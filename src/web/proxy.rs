@@ -202,7 +202,7 @@ async fn handle(
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     // Connect first: a request is sent only over a connection the app accepted, so one
     // that finds no app (a crash, the gap of a swap) waits for the next one, unsent.
-    let (sender, in_flight) = loop {
+    let (sender, in_flight, live) = loop {
         if let Err(reason) = wait_open(&mut gate, deadline).await {
             return Ok(unavailable(&reason, inject));
         }
@@ -212,8 +212,11 @@ async fn handle(
             continue;
         }
         let app = *shared.app.lock().unwrap_or_else(|e| e.into_inner());
+        // The build of the app this request goes to: a page it answers carries that
+        // id, even when a newer app takes over while it answers.
+        let live = shared.reload.as_ref().map(|(hub, _)| hub.live_id());
         match connect(app).await {
-            Ok(sender) => break (sender, in_flight),
+            Ok(sender) => break (sender, in_flight, live),
             Err(_) if Instant::now() < deadline => {
                 drop(in_flight);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -257,7 +260,8 @@ async fn handle(
     };
     let (mut response, injected) = match &shared.reload {
         Some((hub, _)) if may_inject => {
-            inject_script(response, &hub.live_id(), wants == Wants::Page).await
+            let live = live.unwrap_or_else(|| hub.live_id());
+            inject_script(response, &live, wants == Wants::Page).await
         }
         _ => (response, false),
     };

@@ -52,7 +52,13 @@ if notify:
     ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ready.sendto(b"READY=1", notify)
 print("app", version, "serving", flush=True)
+# A graceful stop, as a real server does on SIGTERM: no new connections, the requests
+# it has are answered.
+import signal, threading
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+server.daemon_threads = False
 server.serve_forever()
+server.server_close()
 "#;
 
 fn slow_python_app(extra: &str) -> TempDir {

@@ -267,7 +267,8 @@ impl State {
             App::None => matches!(self.last, LastBuild::None),
             App::Ready { .. } | App::Exited { .. } => false,
         };
-        building || starting || self.incoming.is_some() || self.restart_at.is_some()
+        let incoming = self.incoming.as_ref().is_some_and(|i| !i.given_up);
+        building || starting || incoming || self.restart_at.is_some()
     }
 
     /// Whether the next swap starts the new generation beside the serving one.
@@ -304,6 +305,9 @@ impl State {
                     .unwrap_or_default();
                 return format!("the build failed{first}");
             }
+        }
+        if self.incoming.as_ref().is_some_and(|i| !i.given_up) {
+            return "starting the app".into();
         }
         match (&self.app, &self.build) {
             (App::Exited { status, .. }, Build::Idle) => {
@@ -446,9 +450,7 @@ impl State {
                     if rebuild {
                         self.on_build_input(BTreeSet::new(), now, &mut fx);
                     } else if restart && self.runnable.is_some() {
-                        self.restart_at = None;
-                        self.running = None;
-                        self.swap(now, &mut fx);
+                        self.restart_app(now, &mut fx);
                     }
                 }
             }
@@ -521,9 +523,7 @@ impl State {
         }
         // `.env` and the like: the app restarts with them, without a build.
         if by_kind.contains_key(&ChangeKind::Restart) && self.runnable.is_some() {
-            self.restart_at = None;
-            self.running = None;
-            self.swap(now, fx);
+            self.restart_app(now, fx);
         }
         if let Some(build) = by_kind.remove(&ChangeKind::Build) {
             self.on_build_input(build.into_iter().collect(), now, fx);
@@ -774,19 +774,23 @@ impl State {
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        self.incoming = None;
+        let Some(incoming) = self.incoming.take() else {
+            return;
+        };
+        if !matches!(self.app, App::Ready { .. }) {
+            // The old app is gone too (it exited by itself meanwhile): nothing to roll
+            // back to. This one crashed like any app.
+            self.crashed(status, output, incoming.since, now, fx);
+            return;
+        }
         fx.push(Effect::Report(Report::AppExited {
             status,
             requested: false,
             output: output.clone(),
             rolled_back: true,
         }));
-        let clash = output.iter().any(|l| clashes(l));
-        fx.push(Effect::Browser(Browser::Exited {
-            status,
-            output,
-            rolled_back: !clash,
-        }));
+        // Killed by hotrun after its ready timeout: its last words are no clash.
+        let clash = !incoming.given_up && output.iter().any(|l| clashes(l));
         if clash && !self.overlap_failed {
             self.overlap_failed = true;
             fx.push(Effect::Report(Report::Error {
@@ -797,11 +801,24 @@ impl State {
             }
             return;
         }
-        fx.push(info(if matches!(self.app, App::Ready { .. }) {
-            "the new app did not start: the old one keeps serving; the next save tries again"
-        } else {
-            "the new app did not start; the next save tries again"
+        fx.push(Effect::Browser(Browser::Exited {
+            status,
+            output,
+            rolled_back: true,
         }));
+        fx.push(info(
+            "the new app did not start: the old one keeps serving; the next save tries again",
+        ));
+    }
+
+    /// Start the app again with the newest build, even if the binary did not change (a
+    /// restart asked for, an `.env` or `[run]` change): a generation already starting
+    /// was started with what changed, so it is dropped too.
+    fn restart_app(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        self.restart_at = None;
+        self.running = None;
+        self.drop_incoming(fx);
+        self.swap(now, fx);
     }
 
     fn start_build(&mut self, files: Vec<PathBuf>, now: Instant, fx: &mut Vec<Effect>) {
@@ -997,43 +1014,56 @@ impl State {
             | App::Ready { gen: g, since, .. }
                 if g == gen =>
             {
-                fx.push(Effect::Report(Report::AppExited {
-                    status,
-                    requested: false,
-                    output: output.clone(),
-                    rolled_back: false,
-                }));
-                let why = output.iter().rev().find(|l| !l.trim().is_empty()).cloned();
-                fx.push(Effect::Browser(Browser::Exited {
-                    status,
-                    output,
-                    rolled_back: false,
-                }));
-                self.app = App::Exited {
-                    status,
-                    at: now,
-                    why,
-                };
-                let again = match self.options.restart {
-                    RestartPolicy::Never => false,
-                    RestartPolicy::OnFailure => !status.success(),
-                    RestartPolicy::Always => true,
-                };
-                // A new generation on its way takes over anyway.
-                if again && self.quitting.is_none() && self.incoming.is_none() {
-                    // An app that ran a good while starts the backoff over.
-                    if now.saturating_duration_since(since) > BACKOFF_MAX {
-                        self.backoff = BACKOFF_START;
-                    }
-                    self.restart_at = Some(now + self.backoff);
-                    fx.push(info(&format!(
-                        "restarting the app in {}",
-                        crate::text::format_duration(self.backoff)
-                    )));
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-                }
+                self.crashed(status, output, since, now, fx)
             }
             _ => {}
+        }
+    }
+
+    /// The app exited by itself (or a new one died with no old one left to serve):
+    /// said, shown over the page, and started again per `run.restart`.
+    fn crashed(
+        &mut self,
+        status: ExitStatus,
+        output: Vec<String>,
+        since: Instant,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        fx.push(Effect::Report(Report::AppExited {
+            status,
+            requested: false,
+            output: output.clone(),
+            rolled_back: false,
+        }));
+        let why = output.iter().rev().find(|l| !l.trim().is_empty()).cloned();
+        fx.push(Effect::Browser(Browser::Exited {
+            status,
+            output,
+            rolled_back: false,
+        }));
+        self.app = App::Exited {
+            status,
+            at: now,
+            why,
+        };
+        let again = match self.options.restart {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnFailure => !status.success(),
+            RestartPolicy::Always => true,
+        };
+        // A new generation on its way takes over anyway.
+        if again && self.quitting.is_none() && self.incoming.is_none() {
+            // An app that ran a good while starts the backoff over.
+            if now.saturating_duration_since(since) > BACKOFF_MAX {
+                self.backoff = BACKOFF_START;
+            }
+            self.restart_at = Some(now + self.backoff);
+            fx.push(info(&format!(
+                "restarting the app in {}",
+                crate::text::format_duration(self.backoff)
+            )));
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -1064,9 +1094,7 @@ impl State {
                     fx.push(info("nothing to restart: no build has succeeded yet"));
                     return;
                 }
-                self.restart_at = None;
-                self.running = None;
-                self.swap(now, fx);
+                self.restart_app(now, fx);
             }
             Command::TogglePause => {
                 let next = if self.paused {
@@ -1148,12 +1176,11 @@ fn clashes(line: &str) -> bool {
     [
         "address already in use",
         "eaddrinuse",
-        "addrinuse",
         "only one usage of each socket address",
         "database is locked",
-        "lock file",
+        "locked by another process",
+        "could not acquire lock",
         "already locked",
-        "resource temporarily unavailable",
     ]
     .iter()
     .any(|needle| line.contains(needle))

@@ -1606,3 +1606,71 @@ fn listen_mode_overlaps_only_once_the_app_says_it_is_ready() {
         }
     ));
 }
+
+#[test]
+fn overlap_a_restart_during_the_overlap_starts_a_fresh_app_with_what_changed() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    // `R`, an `.env` change, a `[run]` change: the one starting has the old env.
+    let fx = st.update(command(Command::Restart), at + ms(20));
+    assert_eq!(stopped(&fx), vec![2]);
+    assert_eq!(spawned(&fx), vec![3], "same binary, started again: {fx:#?}");
+    assert!(matches!(st.app, App::Ready { gen: 1, .. }));
+    assert!(st.incoming.as_ref().is_some_and(|i| i.gen == 3));
+}
+
+#[test]
+fn overlap_when_the_old_app_is_gone_a_new_one_that_dies_is_a_crash_not_a_rollback() {
+    let t0 = Instant::now();
+    let mut st = state(Options {
+        restart: RestartPolicy::Always,
+        ..overlap()
+    });
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    st.update(exited(1, code(1)), at + ms(20));
+    let fx = st.update(exited_with(2, code(2), &["panic"]), at + ms(30));
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::AppExited {
+            rolled_back: false,
+            requested: false,
+            ..
+        }
+    )));
+    assert!(fx.contains(&Effect::Browser(Browser::Exited {
+        status: code(2),
+        output: vec!["panic".into()],
+        rolled_back: false,
+    })));
+    assert!(matches!(st.app, App::Exited { .. }));
+    assert!(
+        st.restart_at.is_some(),
+        "run.restart applies: nothing else runs"
+    );
+}
+
+#[test]
+fn overlap_a_clash_is_retried_at_once_without_an_overlay() {
+    let t0 = Instant::now();
+    let mut st = state(overlap());
+    let (_, at) = overlap_swap(&mut st, t0);
+    st.update(started(2, 200), at + ms(10));
+    let fx = st.update(
+        exited_with(2, code(1), &["bind: address already in use"]),
+        at + ms(100),
+    );
+    assert!(browser(&fx).is_empty(), "the retry is under way: {fx:#?}");
+    // The old way: the old app stops, the new one comes after it; requests wait.
+    assert!(matches!(
+        st.app,
+        App::Stopping {
+            gen: 1,
+            then_start: true,
+            ..
+        }
+    ));
+    assert!(st.coming());
+}
