@@ -28,8 +28,20 @@ pub fn changes_until(h: &mut Hotrun, until: &Path) -> Vec<Value> {
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p == until.as_str()))
     });
-    let events = h.events_since(mark);
-    events[..events.len() - 1].to_vec()
+    let mut events = h.events_since(mark);
+    // The sentinel's own event may carry the change looked for too (one batch): that
+    // change is kept, the sentinel left out.
+    if let Some(last) = events.pop() {
+        let mut rest = last.clone();
+        if let Some(paths) = rest["paths"].as_array_mut() {
+            paths.retain(|p| p != until.as_str());
+            if !paths.is_empty() {
+                rest["count"] = Value::from(paths.len());
+                events.push(rest);
+            }
+        }
+    }
+    events
 }
 
 fn assert_only(h: &Hotrun, events: &[Value], how: Save, path: &Path, kind: &str) {
