@@ -233,25 +233,45 @@ pub async fn until_ready(
     // waits for the app, not for the probe; then back off.
     let start = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(2);
+    // A look in `/proc` runs beside the probe, never holding it up: with many
+    // connections open (a client hammering the old app) the socket tables are long.
+    let mut looking: Option<tokio::task::JoinHandle<Vec<SocketAddr>>> = None;
     let mut looked = start;
     while !app.reaped.load(Ordering::SeqCst) && tokio::time::Instant::now() < until {
         if let Some(finder) = &finder {
             probe = finder.probe(probe);
         }
         if probe.check().await {
+            if let Some(look) = looking.take() {
+                look.abort();
+            }
             let _ = tx.send(Event::AppReady { gen: app.gen });
             return;
         }
-        if start.elapsed() >= FIND_AFTER && looked.elapsed() >= FIND_EVERY {
-            looked = tokio::time::Instant::now();
-            if let Some(f) = &mut finder {
-                f.look(&procfs::listening(app.helper).await, &tx);
+        if looking.as_ref().is_some_and(|l| l.is_finished()) {
+            let found = looking
+                .take()
+                .and_then(futures_util::FutureExt::now_or_never)
+                .and_then(Result::ok);
+            if let (Some(found), Some(f)) = (found, &mut finder) {
+                f.look(&found, &tx);
             }
+            looked = tokio::time::Instant::now();
+        }
+        if finder.is_some()
+            && looking.is_none()
+            && start.elapsed() >= FIND_AFTER
+            && looked.elapsed() >= FIND_EVERY
+        {
+            looking = Some(tokio::spawn(procfs::listening(app.helper)));
         }
         tokio::time::sleep(pause).await;
         if start.elapsed() > Duration::from_millis(500) {
-            pause = (pause * 2).min(Duration::from_millis(250));
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
+    }
+    if let Some(look) = looking.take() {
+        look.abort();
     }
     if let Some(f) = &finder {
         if !app.reaped.load(Ordering::SeqCst) {
