@@ -268,16 +268,7 @@ impl Effects {
                 Err(e) => {
                     // On the shared address it would answer where the old one does: it
                     // does not start.
-                    let message = format!("no free port for the new app: {e}");
-                    let _ = self.tx.send(Event::Notice(message.clone()));
-                    let _ = self.tx.send(Event::AppExited {
-                        gen,
-                        status: ExitStatus {
-                            code: Some(127),
-                            signal: None,
-                        },
-                        output: vec![format!("hotrun: {message}")],
-                    });
+                    self.not_started(gen, format!("no free port for the new app: {e}"));
                     return;
                 }
             }
@@ -300,19 +291,21 @@ impl Effects {
             Ok(handle) => {
                 self.apps.insert(gen, handle);
             }
-            Err(e) => {
-                let message = format!("{e:#}");
-                let _ = self.tx.send(Event::Notice(message.clone()));
-                let _ = self.tx.send(Event::AppExited {
-                    gen,
-                    status: ExitStatus {
-                        code: Some(127),
-                        signal: None,
-                    },
-                    output: vec![format!("hotrun: {message}")],
-                });
-            }
+            Err(e) => self.not_started(gen, format!("{e:#}")),
         }
+    }
+
+    /// Generation `gen` could not start: it exits at once (code 127), saying why.
+    fn not_started(&self, gen: u64, message: String) {
+        let _ = self.tx.send(Event::Notice(message.clone()));
+        let _ = self.tx.send(Event::AppExited {
+            gen,
+            status: ExitStatus {
+                code: Some(127),
+                signal: None,
+            },
+            output: vec![format!("hotrun: {message}")],
+        });
     }
 
     /// Ask app generation `gen` to stop; behind the proxy, once what it is still

@@ -622,7 +622,7 @@ impl State {
         {
             self.report_changes(fx);
         }
-        if let App::Starting { gen, pid, since } = self.app {
+        if let App::Starting { gen, since, .. } = self.app {
             if now >= since + self.ready_wait() {
                 if self.options.probe {
                     fx.push(Effect::Report(Report::Error {
@@ -632,14 +632,7 @@ impl State {
                         ),
                     }));
                 }
-                if self.options.routes {
-                    fx.push(Effect::Route { gen });
-                }
-                self.app = App::Ready { gen, pid, since };
-                fx.push(Effect::Report(Report::AppReady {
-                    after: now.saturating_duration_since(since),
-                }));
-                fx.push(Effect::Browser(Browser::Compiled));
+                self.on_ready(gen, now, fx);
             }
         }
         if let Some(at) = self.restart_at {
