@@ -56,11 +56,13 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
         std::process::id(),
         SPAWNED.fetch_add(1, Ordering::Relaxed)
     );
-    let exe = std::env::current_exe().context("cannot find hotrun's own executable")?;
+    let exe = own_executable()?;
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
     let write_fd = write.as_raw_fd();
     let mut cmd = tokio::process::Command::new(exe);
+    // Its name in `ps`, even when started through `/proc/self/exe`.
+    cmd.arg0("hotrun");
     cmd.arg(MODE)
         .arg(std::process::id().to_string())
         .arg(write_fd.to_string())
@@ -118,6 +120,18 @@ pub fn spawn(spec: &Spec) -> Result<Supervised> {
         status: Some(BufReader::new(receiver).lines()),
         mark,
     })
+}
+
+/// hotrun's own executable, to start the helper from. When the file was replaced or
+/// removed while hotrun runs (`cargo install`, a rebuild of hotrun itself), its path
+/// names nothing any more; `/proc/self/exe` still opens the running one.
+fn own_executable() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().context("cannot find hotrun's own executable")?;
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Ok(std::path::PathBuf::from("/proc/self/exe"))
+    }
 }
 
 /// How long [`kill_marked`] goes on finding and killing.

@@ -240,3 +240,25 @@ fn an_env_file_edit_restarts_the_app_with_it_and_builds_nothing() {
         .iter()
         .any(|e| e["event"] == "app_exited" && e["requested"] == true));
 }
+
+#[test]
+fn replacing_hotrun_s_own_binary_while_it_runs_does_not_stop_its_swaps() {
+    let dir = command_project("[build]\ncmd = 'true'\n[run]\ncmd = 'sleep 1000'\n");
+    let bin = TempDir::new();
+    let copy = bin.path().join("hotrun");
+    std::fs::copy(hotrun_bin(), &copy).unwrap();
+    let mut h = hotrun_from(&copy, dir.path()).start();
+    let first = h.wait("app_started");
+    // `cargo install` over it: a new file where the running one was.
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::write(&copy, "#!/bin/sh\nexit 1\n").unwrap();
+    h.send("restart");
+    let second = h.wait("app_started");
+    assert_ne!(first["pid"], second["pid"]);
+    let errors: Vec<_> = h
+        .events_since(0)
+        .into_iter()
+        .filter(|e| e["event"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}

@@ -41,7 +41,12 @@ pub struct Builder {
 }
 
 pub fn hotrun(dir: &Path) -> Builder {
-    let mut cmd = Command::new(hotrun_bin());
+    hotrun_from(hotrun_bin(), dir)
+}
+
+/// As [`hotrun`], with the hotrun binary at `binary` (a copy the test may replace).
+pub fn hotrun_from(binary: &Path, dir: &Path) -> Builder {
+    let mut cmd = Command::new(binary);
     cmd.current_dir(dir)
         .arg("--ui")
         .arg("json")
