@@ -20,11 +20,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 
 pub use build::{BuildSettings, CargoSelection};
-pub use read::Globs;
-pub use run::{RunSettings, READY_GRACE};
-pub use serve::{ProxySettings, ReloadSettings, DEFAULT_RELOAD_LISTEN};
+pub use run::RunSettings;
+pub use serve::{ProxySettings, ReloadSettings};
 pub use ui::{is_terminal, ui_mode_name, Ui, UiSettings};
-pub use watch::{WatchSettings, DEBOUNCE_CAP, DEFAULT_DEBOUNCE, DEFAULT_POLL};
+pub use watch::{WatchSettings, DEFAULT_POLL};
 
 use crate::config::cli::Cli;
 use crate::config::file::{self as config, Loaded};
