@@ -118,6 +118,15 @@ fn wire(
     // generations apart: then swaps stop the old app first.
     let own_ports =
         sockets.app_env().iter().any(|(k, _)| k == "PORT") && settings.run.ready.is_none();
+    // Said once: why swaps behind the proxy do not overlap here.
+    let swap_note = match &settings.proxy {
+        Some(p) if settings.run.overlap && !own_ports => Some(if p.app.is_some() {
+            "proxy.app names the app's one address, so two generations cannot run side by side: swaps stop the old app, then start the new one (leave proxy.app out for blue-green swaps)"
+        } else {
+            "run.ready names one address, which cannot tell two generations apart: swaps stop the old app, then start the new one (leave run.ready out for blue-green swaps)"
+        }),
+        _ => None,
+    };
     let possible = if own_ports {
         Swap::Overlap
     } else if !listen_addrs.is_empty() {
@@ -184,7 +193,7 @@ fn wire(
         gen_addrs: Default::default(),
         swap: possible,
     };
-    announce(&mut effects, reload_moved);
+    announce(&mut effects, reload_moved, swap_note);
     Ok((state, effects))
 }
 
@@ -250,8 +259,11 @@ fn servers(
 }
 
 /// Say once at start where everything is, and what hotrun chose by itself.
-fn announce(effects: &mut Effects, reload_moved: Option<String>) {
-    if let Some(message) = reload_moved {
+fn announce(effects: &mut Effects, reload_moved: Option<String>, swap_note: Option<&str>) {
+    for message in reload_moved
+        .into_iter()
+        .chain(swap_note.map(str::to_string))
+    {
         effects.perform(Effect::Report(Report::Info { message }));
     }
     if let Some(message) = effects.settings.detected.clone() {
