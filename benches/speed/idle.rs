@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use hotrun_support::http::wait_serving;
 use hotrun_support::{free_port, hotrun, proc_field, TempDir};
 
 use crate::fixtures::webapp;
-use crate::peers::{argv_for, peers, Peer};
+use crate::peers::{peers, Peer};
 use crate::table::Table;
 
 /// utime + stime of a process, in seconds.
@@ -39,11 +38,7 @@ pub fn idle(table: &mut Table) {
     let mut running: Vec<(String, u32, Peer, TempDir)> = Vec::new();
     for (name, _, argv) in peers() {
         let dir = webapp(false);
-        let port = free_port();
-        let argv = argv_for(&argv, port);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let peer = Peer::start(dir.path(), port, &argv);
-        wait_serving(port, "v1", name);
+        let peer = Peer::serving(dir.path(), free_port(), name, &argv);
         running.push((name.to_string(), peer.pid(), peer, dir));
     }
     // Settled: the first build's aftermath is not idle time.

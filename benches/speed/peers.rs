@@ -20,31 +20,40 @@ pub struct Peer {
 
 impl Peer {
     pub fn start(dir: &Path, port: u16, argv: &[&str]) -> Peer {
-        use std::os::unix::process::CommandExt;
-        let child = Command::new(argv[0])
-            .args(&argv[1..])
-            .current_dir(dir)
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", argv[0]));
-        Peer { child }
+        Peer::spawn(dir, port, argv, None)
     }
 
     /// Like `start`, with the peer's output in the file `log`.
     pub fn start_logged(dir: &Path, port: u16, argv: &[&str], log: &Path) -> Peer {
+        Peer::spawn(dir, port, argv, Some(log))
+    }
+
+    /// `argv` (with `{port}` filled in, see [`argv_for`]) on `dir` once it serves `v1`
+    /// on `port`.
+    pub fn serving(dir: &Path, port: u16, name: &str, argv: &[&str]) -> Peer {
+        let argv = argv_for(argv, port);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let peer = Peer::start(dir, port, &argv);
+        hotrun_support::http::wait_serving(port, "v1", name);
+        peer
+    }
+
+    fn spawn(dir: &Path, port: u16, argv: &[&str], log: Option<&Path>) -> Peer {
         use std::os::unix::process::CommandExt;
-        let out = std::fs::File::create(log).unwrap();
+        let (stdout, stderr) = match log {
+            Some(log) => {
+                let out = std::fs::File::create(log).unwrap();
+                (Stdio::from(out.try_clone().unwrap()), Stdio::from(out))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
         let child = Command::new(argv[0])
             .args(&argv[1..])
             .current_dir(dir)
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
+            .stdout(stdout)
+            .stderr(stderr)
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", argv[0]));

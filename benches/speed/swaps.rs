@@ -10,7 +10,7 @@ use hotrun_support::hotrun;
 use hotrun_support::http::{wait_serving, Hammer};
 
 use crate::fixtures::{set_version, webapp};
-use crate::peers::{argv_for, peers, Peer};
+use crate::peers::{peers, Peer};
 use crate::table::{median, ms, Table};
 use crate::REPS;
 
@@ -144,10 +144,7 @@ pub fn swaps(table: &mut Table, slow: bool) {
     for (name, mode, argv) in peers() {
         let dir = webapp(slow);
         let port = free_port();
-        let argv = argv_for(&argv, port);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let peer = Peer::start(dir.path(), port, &argv);
-        wait_serving(port, "v1", name);
+        let peer = Peer::serving(dir.path(), port, name, &argv);
         let r = measure_swaps(dir.path(), port, 2);
         let served = median(&r.served);
         table.row(
@@ -217,10 +214,7 @@ pub fn slow_start(table: &mut Table) {
     for (name, mode, argv) in peers() {
         let dir = webapp(false);
         let port = free_port();
-        let argv = argv_for(&argv, port);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let peer = Peer::start(dir.path(), port, &argv);
-        wait_serving(port, "v1", name);
+        let peer = Peer::serving(dir.path(), port, name, &argv);
         let r = measure_swaps(dir.path(), port, 2);
         table.row(
             what,
