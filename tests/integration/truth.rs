@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use hotrun_support::browser::{Chrome, Page};
-use hotrun_support::http::{header, request};
+use hotrun_support::http::{header, request, request_as};
 use hotrun_support::saves::{all_saves, save, Save};
 use hotrun_support::*;
 
@@ -329,23 +329,8 @@ fn a_page_with_a_stale_build_id_reloads_once_then_says_so() {
 
 /// A HEAD request; its response head.
 fn head_request(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut text =
-        format!("HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
-    s.write_all(text.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let head = String::from_utf8_lossy(&raw).into_owned();
-    assert!(
-        head.ends_with("\r\n\r\n"),
-        "a HEAD answer has no body: {head:?}"
-    );
+    let (_, head, body) = request_as("HEAD", port, path, headers);
+    assert!(body.is_empty(), "a HEAD answer has no body: {head:?}");
     head
 }
 

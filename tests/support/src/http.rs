@@ -101,9 +101,20 @@ pub fn wait_serving(port: u16, body: &str, what: &str) {
 /// One HTTP/1.1 request with extra headers; the status, the head and the (de-chunked)
 /// body.
 pub fn request(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    request_as("GET", port, path, headers)
+}
+
+/// As [`request`], with another method (`HEAD`: the body is what came after the head,
+/// which should be nothing).
+pub fn request_as(
+    method: &str,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut text = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         text.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
