@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("process", &["core", "text"]),
     ("build", &["process", "config", "core", "text"]),
     ("app", &["build", "process", "config", "core", "text"]),
+    ("pipeline", &["build", "process", "config", "core", "text"]),
     ("watch", &["config", "core", "text"]),
     ("web", &["config", "core", "text"]),
     ("ui", &["config", "core", "text"]),
@@ -22,7 +23,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "runtime",
         &[
-            "app", "build", "commands", "config", "core", "process", "text", "ui", "watch", "web",
+            "app", "build", "commands", "config", "core", "pipeline", "process", "text", "ui",
+            "watch", "web",
         ],
     ),
 ];

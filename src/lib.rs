@@ -7,6 +7,7 @@ pub mod build;
 pub mod commands;
 pub mod config;
 pub mod core;
+pub mod pipeline;
 pub mod process;
 pub mod runtime;
 pub mod text;

@@ -19,8 +19,7 @@ use crate::config::settings::Settings;
 use crate::core::event::{Event, Stream};
 use crate::process::client::{self, Handle, Spec};
 use crate::process::collect::{self, Pipe, Sink};
-use crate::process::lines::{say_dropped, Throttle};
-use crate::process::status::MODE;
+use crate::process::lines::{say_dropped, LastLines, Throttle};
 use command::command_line;
 use env::environment;
 use tokio::io::AsyncWriteExt;
@@ -37,46 +36,6 @@ pub struct AppStdin {
 
 /// At most this much typed input waits for an app to start.
 pub const STDIN_PENDING_MAX: usize = 64 * 1024;
-
-/// The app's last output lines, kept to say why it died: at most this many lines…
-const LAST_LINES: usize = 40;
-/// …and this many bytes.
-const LAST_BYTES: usize = 8 * 1024;
-
-/// The last lines an app printed, bounded in lines and bytes.
-#[derive(Debug, Default)]
-pub struct LastLines {
-    lines: std::collections::VecDeque<String>,
-    bytes: usize,
-}
-
-impl LastLines {
-    pub fn push(&mut self, line: &str) {
-        // One very long line keeps its end, where the message usually is.
-        let line = if line.len() > LAST_BYTES {
-            let mut start = line.len() - LAST_BYTES;
-            while !line.is_char_boundary(start) {
-                start += 1;
-            }
-            &line[start..]
-        } else {
-            line
-        };
-        self.bytes += line.len();
-        self.lines.push_back(line.to_string());
-        while self.lines.len() > LAST_LINES || self.bytes > LAST_BYTES {
-            match self.lines.pop_front() {
-                Some(old) => self.bytes -= old.len(),
-                None => break,
-            }
-        }
-    }
-
-    pub fn take(&mut self) -> Vec<String> {
-        self.bytes = 0;
-        std::mem::take(&mut self.lines).into()
-    }
-}
 
 /// What every app generation gets from hotrun besides its settings.
 pub struct AppContext<'a> {
@@ -214,41 +173,8 @@ impl Sink for AppSink {
     }
 
     fn helper_killed(&mut self, leftovers: usize) {
-        let line = format!(
-            "hotrun: the app's helper (hotrun {}, pid {}) was killed; the app was stopped with it{}",
-            MODE,
-            self.helper_pid,
-            match leftovers {
-                0 => String::new(),
-                1 => " (1 leftover process killed)".to_string(),
-                n => format!(" ({n} leftover processes killed)"),
-            }
-        );
+        let line = collect::helper_killed_line("the app", "the app", self.helper_pid, leftovers);
         self.last.push(&line);
         let _ = self.tx.send(Event::Notice(line));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_lines_are_bounded_in_lines_and_bytes() {
-        let mut last = LastLines::default();
-        for n in 0..100 {
-            last.push(&format!("line {n}"));
-        }
-        let lines = last.take();
-        assert_eq!(lines.len(), LAST_LINES);
-        assert_eq!(lines.last().unwrap(), "line 99");
-        let mut last = LastLines::default();
-        last.push("first");
-        last.push(&"é".repeat(LAST_BYTES));
-        let lines = last.take();
-        assert_eq!(lines.len(), 1, "the long line pushed the first one out");
-        assert!(lines[0].len() <= LAST_BYTES && lines[0].chars().all(|c| c == 'é'));
-        last.push("after");
-        assert_eq!(last.take(), vec!["after".to_string()]);
     }
 }

@@ -84,6 +84,18 @@ pub fn start(
     Ok(handle)
 }
 
+/// What a command's output amounts to, as a build command's would: on failure, its
+/// whole output and the `path:line:col:` locations in it. (`[[on_change]]` commands
+/// are reported like builds.)
+pub fn command_outcome(transcript: String, success: bool, started: Instant) -> BuildOutcome {
+    command::outcome(transcript, success, started)
+}
+
+/// Keep `line` of a command's output for [`command_outcome`] (bounded).
+pub fn keep_output(transcript: &mut String, line: &str) {
+    keep(transcript, line)
+}
+
 /// What a build's helper says: Cargo's JSON messages collected, a build command's
 /// output kept for its diagnostics, every line passed on to be shown.
 struct BuildSink {

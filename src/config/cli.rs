@@ -96,6 +96,10 @@ pub struct ProjectArgs {
     /// Run command, run through `sh -c` (replaces running the Cargo binary).
     #[arg(long, value_name = "CMD")]
     pub run_cmd: Option<String>,
+    /// Run CMD (through `sh -c`) when files matching GLOB change, without touching the
+    /// app (repeatable; adds to `[[on_change]]`).
+    #[arg(long, value_name = "GLOB=CMD")]
+    pub on_change: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -29,6 +29,30 @@ pub struct FileConfig {
     pub reload: ReloadFile,
     #[serde(default)]
     pub ui: UiFile,
+    /// `[[on_change]]`: commands run when matching files change.
+    #[serde(default)]
+    pub on_change: Vec<OnChangeFile>,
+    /// `[[sidecar]]`: long-running helpers started and stopped with hotrun.
+    #[serde(default)]
+    pub sidecar: Vec<SidecarFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnChangeFile {
+    pub paths: Spanned<Vec<Spanned<String>>>,
+    pub run: Spanned<String>,
+    pub name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidecarFile {
+    pub run: Spanned<String>,
+    pub name: Option<Spanned<String>>,
+    pub restart: Option<RestartValue>,
+    pub cwd: Option<Spanned<PathBuf>>,
+    pub env: Option<BTreeMap<Spanned<String>, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

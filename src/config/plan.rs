@@ -18,6 +18,8 @@ pub struct ReloadPlan {
     pub rebuild: bool,
     /// Start the app again (`[run]` changed).
     pub restart: bool,
+    /// Stop the sidecars and start the new ones (`[[sidecar]]` changed).
+    pub restart_sidecars: bool,
     /// What was not applied and why: each a message for the user.
     pub not_applied: Vec<String>,
     /// The settings to go on with: the new ones, but what is fixed at start (the bound
@@ -87,7 +89,12 @@ pub fn plan(old: &Settings, new: &Settings, roots_changed: bool) -> ReloadPlan {
     // The output mode was chosen at start (stdin is wired to it).
     settings.ui.mode = old.ui.mode;
     ReloadPlan {
-        rewatch: roots_changed || changed.contains(&"watch") || changed.contains(&"build"),
+        // What the commands write is watched even when gitignored.
+        rewatch: roots_changed
+            || ["watch", "build", "on_change", "sidecar"]
+                .iter()
+                .any(|s| changed.contains(s)),
+        restart_sidecars: changed.contains(&"sidecar"),
         rebuild: changed.contains(&"build"),
         restart: changed.contains(&"run"),
         changed,

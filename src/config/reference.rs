@@ -50,7 +50,18 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ),
     ("reload", "Telling open browser tabs to reload."),
     ("ui", "What hotrun shows."),
+    (
+        "on_change",
+        "A command run when files matching `paths` change, without touching the app (Tailwind, Sass, templ, esbuild); what it writes is then handled like any change. Repeat the section for more.",
+    ),
+    (
+        "sidecar",
+        "A long-running helper started with hotrun and stopped with it (a watcher of its own). Repeat the section for more.",
+    ),
 ];
+
+/// Sections written `[[name]]`: a list of tables.
+pub const LIST_SECTIONS: &[&str] = &["on_change", "sidecar"];
 
 pub const KEYS: &[Key] = &[
     key("build", "cmd", "string", None, Some("cmd = \"go build -o build/app .\""), "build command, run through `sh -c`; setting it turns Cargo mode off"),
@@ -98,7 +109,50 @@ pub const KEYS: &[Key] = &[
     key("ui", "mode", "\"auto\", \"panel\", \"plain\" or \"json\"", Some("\"auto\""), None, "how to show progress"),
     key("ui", "color", "\"auto\", \"always\" or \"never\"", Some("\"auto\""), None, "colours (NO_COLOR always wins)"),
     key("ui", "clear_on_rebuild", "bool", Some("false"), None, "clear the screen before each build"),
+    key("on_change", "paths", "list of globs", None, Some("paths = [\"styles/**\", \"templates/**\"]"), "files whose changes run the command (required); the files it writes never start it again"),
+    key("on_change", "run", "string", None, Some("run = \"npx tailwindcss -i styles/app.css -o static/app.css\""), "the command, through `sh -c` in the project root (required); also run once before the first build"),
+    key("on_change", "name", "string", None, Some("name = \"tailwind\""), "what its output and events are tagged with (default: its program's name)"),
+    key("sidecar", "run", "string", None, Some("run = \"npx tailwindcss -i styles/app.css -o static/app.css --watch=always\""), "the command, through `sh -c` (required)"),
+    key("sidecar", "name", "string", None, Some("name = \"tailwind\""), "what its output and panel line are tagged with (default: its program's name)"),
+    key("sidecar", "restart", "\"never\", \"on-failure\" or \"always\"", Some("\"on-failure\""), None, "start it again when it exits by itself (backoff 1 s doubling to 30 s)"),
+    key("sidecar", "cwd", "path", None, Some("cwd = \"frontend\""), "its working directory (default: the project root)"),
+    key("sidecar", "env", "table", Some("{}"), None, "extra environment for it"),
 ];
+
+/// What `hotrun init` shows for asset pipelines: ready-made sections, commented out.
+pub const PIPELINE_EXAMPLES: &str = "\
+# Asset pipelines: uncomment the one your app uses.
+#
+# Tailwind CSS: rebuilt when styles or the templates it scans change; the page
+# restyles without a reload.
+# [[on_change]]
+# name = \"tailwind\"
+# paths = [\"styles/**\", \"templates/**\", \"src/**/*.rs\"]
+# run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css\"
+#
+# Sass:
+# [[on_change]]
+# name = \"sass\"
+# paths = [\"styles/**/*.scss\"]
+# run = \"npx sass styles/app.scss static/app.css\"
+#
+# esbuild: a bundle the browser reloads.
+# [[on_change]]
+# name = \"esbuild\"
+# paths = [\"frontend/**/*.ts\"]
+# run = \"npx esbuild frontend/main.ts --bundle --outfile=static/app.js\"
+#
+# templ (Go): the generated *_templ.go files rebuild the app.
+# [[on_change]]
+# name = \"templ\"
+# paths = [\"**/*.templ\"]
+# run = \"templ generate\"
+#
+# Or a tool's own watch mode, kept running beside the app:
+# [[sidecar]]
+# name = \"tailwind\"
+# run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css --watch=always\"
+";
 
 /// How `hotrun init` marks a line that shows an example rather than the default.
 pub const EXAMPLE: &str = "unset by default; an example";
@@ -112,7 +166,13 @@ pub fn init_template() -> String {
          # Durations take units (30ms, 5s); paths and globs are relative to this file.\n",
     );
     for (section, about) in SECTIONS {
-        let _ = write!(out, "\n# {about}\n[{section}]\n");
+        if LIST_SECTIONS.contains(section) {
+            // A list of tables: an empty one would be an error, so its header is
+            // commented out too.
+            let _ = write!(out, "\n# {about}\n# [[{section}]]\n");
+        } else {
+            let _ = write!(out, "\n# {about}\n[{section}]\n");
+        }
         for k in KEYS.iter().filter(|k| k.section == *section) {
             match (k.default, k.example) {
                 (Some(default), _) => {
@@ -129,6 +189,7 @@ pub fn init_template() -> String {
             }
         }
     }
+    let _ = write!(out, "\n{PIPELINE_EXAMPLES}");
     out
 }
 
@@ -287,7 +348,43 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
         Value::Boolean(settings.ui.clear_on_rebuild),
     );
 
-    [
+    let policy = |p: crate::core::options::RestartPolicy| {
+        Value::String(
+            match p {
+                crate::core::options::RestartPolicy::Never => "never",
+                crate::core::options::RestartPolicy::OnFailure => "on-failure",
+                crate::core::options::RestartPolicy::Always => "always",
+            }
+            .into(),
+        )
+    };
+    let pipeline = &settings.pipeline;
+    let on_change: Vec<Value> = pipeline
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut table = Table::new();
+            table.insert("name".into(), Value::String(t.name.clone()));
+            table.insert("paths".into(), strings(&t.paths.patterns));
+            table.insert("run".into(), Value::String(t.run.clone()));
+            Value::Table(table)
+        })
+        .collect();
+    let sidecar: Vec<Value> = pipeline
+        .sidecars
+        .iter()
+        .map(|s| {
+            let mut table = Table::new();
+            table.insert("name".into(), Value::String(s.name.clone()));
+            table.insert("run".into(), Value::String(s.run.clone()));
+            table.insert("restart".into(), policy(s.restart));
+            table.insert("cwd".into(), path(&s.cwd));
+            table.insert("env".into(), env(&s.env));
+            Value::Table(table)
+        })
+        .collect();
+
+    let mut sections: Vec<(&'static str, String)> = [
         ("build", build),
         ("run", run),
         ("watch", watch),
@@ -301,7 +398,14 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
         doc.insert(name.into(), Value::Table(table));
         (name, toml::to_string(&doc).unwrap_or_default())
     })
-    .collect()
+    .collect();
+    // Always there, empty or not, so two configs' sections pair up (`config::plan`).
+    for (name, list) in [("on_change", on_change), ("sidecar", sidecar)] {
+        let mut doc = Table::new();
+        doc.insert(name.into(), Value::Array(list));
+        sections.push((name, toml::to_string(&doc).unwrap_or_default()));
+    }
+    sections
 }
 
 /// The effective configuration as TOML: what `hotrun config` prints. Fed back with
@@ -330,10 +434,22 @@ mod tests {
         // know would fail to parse here.
         let mut all = String::new();
         for (section, _) in SECTIONS {
-            let _ = writeln!(all, "[{section}]");
+            let list = LIST_SECTIONS.contains(section);
+            let _ = if list {
+                writeln!(all, "[[{section}]]")
+            } else {
+                writeln!(all, "[{section}]")
+            };
             for k in KEYS.iter().filter(|k| k.section == *section) {
-                if let Some(d) = k.default {
-                    let _ = writeln!(all, "{} = {d}", k.name);
+                match (k.default, k.example) {
+                    (Some(d), _) => {
+                        let _ = writeln!(all, "{} = {d}", k.name);
+                    }
+                    // A list section's required keys have examples only.
+                    (None, Some(example)) if list => {
+                        let _ = writeln!(all, "{example}");
+                    }
+                    _ => {}
                 }
             }
         }
@@ -352,7 +468,11 @@ mod tests {
     fn every_key_the_loader_knows_is_documented() {
         // serde lists the fields it expects when it meets an unknown one.
         for (section, _) in SECTIONS {
-            let text = format!("[{section}]\nno_such_key = 1\n");
+            let text = if LIST_SECTIONS.contains(section) {
+                format!("[[{section}]]\nno_such_key = 1\n")
+            } else {
+                format!("[{section}]\nno_such_key = 1\n")
+            };
             let err = crate::config::file::parse(std::path::Path::new("x.toml"), text).unwrap_err();
             let message = format!("{err:#}");
             let expected = message.split("expected").nth(1).unwrap_or("");
@@ -384,6 +504,19 @@ mod tests {
                 k.doc
             );
         }
+    }
+
+    #[test]
+    fn the_pipeline_examples_load_once_uncommented() {
+        let text: String = PIPELINE_EXAMPLES
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let loaded = crate::config::file::parse(std::path::Path::new("x.toml"), text).unwrap();
+        assert_eq!(loaded.config.on_change.len(), 4);
+        assert_eq!(loaded.config.sidecar.len(), 1);
     }
 
     #[test]

@@ -92,6 +92,17 @@ pub struct Classifier {
     /// Files (and directories) the last successful build read.
     dep_files: HashSet<PathBuf>,
     dep_dirs: Vec<PathBuf>,
+    /// What starts each `[[on_change]]` command, and what it says it writes.
+    tasks: Vec<TaskGlobs>,
+}
+
+/// An `[[on_change]]` command's globs, relative to the project root.
+#[derive(Debug, Clone)]
+pub struct TaskGlobs {
+    /// Its `paths`: a change here runs it.
+    pub paths: GlobSet,
+    /// What its command line names as written (`-o static/app.css`): never a trigger.
+    pub outputs: GlobSet,
 }
 
 impl Classifier {
@@ -106,7 +117,25 @@ impl Classifier {
             assets: GlobSet::empty(),
             dep_files: HashSet::new(),
             dep_dirs: Vec::new(),
+            tasks: Vec::new(),
         }
+    }
+
+    pub fn with_tasks(mut self, tasks: Vec<TaskGlobs>) -> Classifier {
+        self.tasks = tasks;
+        self
+    }
+
+    /// The `[[on_change]]` commands (by index) a change of `path` runs: those whose
+    /// `paths` match it, unless their command names it as what it writes.
+    pub fn tasks_for(&self, path: &Path) -> Vec<usize> {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.paths.is_match(rel) && !t.outputs.is_match(rel))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Restart-only files (globs, and exact paths such as the env files) and assets.
@@ -199,9 +228,13 @@ impl Classifier {
         match &self.inputs {
             Inputs::Command { include } => match include {
                 Some(_) => asset(),
-                // Every file not an asset is a build input.
+                // Every file not an asset is a build input, except what an
+                // `[[on_change]]` command reads: what it writes is (`.templ` →
+                // `_templ.go`).
                 None => match asset() {
-                    ChangeKind::Other => ChangeKind::Build,
+                    ChangeKind::Other if !self.tasks.iter().any(|t| t.paths.is_match(rel)) => {
+                        ChangeKind::Build
+                    }
                     kind => kind,
                 },
             },

@@ -69,8 +69,25 @@ pub enum Event {
     Command(Command),
     /// A key or terminal change for the panel.
     Ui(UiAction),
-    /// A new config was applied; build or restart as its changes require.
-    ConfigApplied { rebuild: bool, restart: bool },
+    /// A new config was applied; build or restart as its changes require, and start
+    /// the sidecars again when `[[sidecar]]` changed.
+    ConfigApplied {
+        rebuild: bool,
+        restart: bool,
+        sidecars: bool,
+    },
+    /// A line printed by run `id` of an `[[on_change]]` command or a sidecar.
+    ToolOutput { id: u64, line: String },
+    /// Run `id` of an `[[on_change]]` command ended (or could not start).
+    TaskFinished { id: u64, outcome: BuildOutcome },
+    /// Run `id` of a sidecar is running with this pid.
+    SidecarStarted { id: u64, pid: u32 },
+    /// Run `id` of a sidecar (and all it started) is gone; its last lines say why.
+    SidecarExited {
+        id: u64,
+        status: ExitStatus,
+        output: Vec<String>,
+    },
 }
 
 /// What the user can ask for, from the keyboard, json stdin or a signal.
@@ -292,6 +309,40 @@ pub enum Report {
         stream: Stream,
         line: String,
     },
+    /// A line from an `[[on_change]]` command or a sidecar, tagged with its name.
+    ToolOutput {
+        sidecar: bool,
+        name: String,
+        line: String,
+    },
+    /// An `[[on_change]]` command started, for these changed files (none at start).
+    TaskStarted {
+        name: String,
+        files: Vec<PathBuf>,
+    },
+    /// It ended: `outcome` as a build's (no executable).
+    TaskFinished {
+        name: String,
+        outcome: BuildOutcome,
+    },
+    /// It was stopped for a newer change (it runs again).
+    TaskCancelled {
+        name: String,
+    },
+    SidecarStarted {
+        name: String,
+        pid: u32,
+    },
+    SidecarExited {
+        name: String,
+        status: ExitStatus,
+        /// hotrun stopped it (quit, a config change).
+        requested: bool,
+        /// Its last lines, when it exited by itself.
+        output: Vec<String>,
+        /// When it starts again, if it does.
+        restart_in: Option<Duration>,
+    },
     /// A message went to the open browser tabs.
     ReloadSent {
         kind: &'static str,
@@ -337,6 +388,24 @@ pub enum Effect {
     /// Send new requests to generation `gen` (it took over in a blue-green swap).
     Route {
         gen: u64,
+    },
+    /// Run `id` of `[[on_change]]` command `task` (by index).
+    StartTask {
+        id: u64,
+        task: usize,
+    },
+    /// Stop run `id` of an `[[on_change]]` command (a newer change came).
+    CancelTask {
+        id: u64,
+    },
+    /// Start run `id` of sidecar `sidecar` (by index).
+    StartSidecar {
+        id: u64,
+        sidecar: usize,
+    },
+    /// Stop run `id` of a sidecar (stop signal, timeout, then SIGKILL).
+    StopSidecar {
+        id: u64,
     },
     /// `.hotrun.toml` changed: read it again and apply what changed.
     ReloadConfig,

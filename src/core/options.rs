@@ -55,4 +55,9 @@ pub struct Options {
     /// Each generation listens on a port of its own behind the proxy: the proxy is
     /// pointed at one once it serves (`Effect::Route`).
     pub routes: bool,
+    /// The `[[on_change]]` commands' names, in order (what starts them is the
+    /// classifier's: `Classifier::tasks_for`).
+    pub tasks: Vec<String>,
+    /// The sidecars: name and when to start one again that exited.
+    pub sidecars: Vec<(String, RestartPolicy)>,
 }

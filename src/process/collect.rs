@@ -36,6 +36,20 @@ pub trait Sink {
     fn helper_killed(&mut self, _leftovers: usize) {}
 }
 
+/// What to say when the helper of `what` (pid `helper_pid`) was killed from outside and
+/// `leftovers` processes it left behind were killed after it.
+pub fn helper_killed_line(what: &str, stopped: &str, helper_pid: u32, leftovers: usize) -> String {
+    format!(
+        "hotrun: the helper of {what} (hotrun {}, pid {helper_pid}) was killed; {stopped} was stopped with it{}",
+        super::status::MODE,
+        match leftovers {
+            0 => String::new(),
+            1 => " (1 leftover process killed)".to_string(),
+            n => format!(" ({n} leftover processes killed)"),
+        }
+    )
+}
+
 /// Read the helper's output and status until both are done (or the grace after the
 /// command's exit has passed). Returns the command's exit status, `None` when the
 /// helper died before saying it.

@@ -116,6 +116,46 @@ pub fn say_dropped(
     }
 }
 
+/// A process's last output lines, kept to say why it died: at most this many lines…
+const LAST_LINES: usize = 40;
+/// …and this many bytes.
+const LAST_BYTES: usize = 8 * 1024;
+
+/// The last lines a process printed, bounded in lines and bytes.
+#[derive(Debug, Default)]
+pub struct LastLines {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl LastLines {
+    pub fn push(&mut self, line: &str) {
+        // One very long line keeps its end, where the message usually is.
+        let line = if line.len() > LAST_BYTES {
+            let mut start = line.len() - LAST_BYTES;
+            while !line.is_char_boundary(start) {
+                start += 1;
+            }
+            &line[start..]
+        } else {
+            line
+        };
+        self.bytes += line.len();
+        self.lines.push_back(line.to_string());
+        while self.lines.len() > LAST_LINES || self.bytes > LAST_BYTES {
+            match self.lines.pop_front() {
+                Some(old) => self.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+
+    pub fn take(&mut self) -> Vec<String> {
+        self.bytes = 0;
+        std::mem::take(&mut self.lines).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +192,24 @@ mod tests {
         assert_eq!(lines.next().await.unwrap(), "x".repeat(10));
         assert_eq!(lines.next().await.as_deref(), Some("end"));
         assert_eq!(lines.next().await, None);
+    }
+
+    #[test]
+    fn last_lines_are_bounded_in_lines_and_bytes() {
+        let mut last = LastLines::default();
+        for n in 0..100 {
+            last.push(&format!("line {n}"));
+        }
+        let lines = last.take();
+        assert_eq!(lines.len(), LAST_LINES);
+        assert_eq!(lines.last().unwrap(), "line 99");
+        let mut last = LastLines::default();
+        last.push("first");
+        last.push(&"é".repeat(LAST_BYTES));
+        let lines = last.take();
+        assert_eq!(lines.len(), 1, "the long line pushed the first one out");
+        assert!(lines[0].len() <= LAST_BYTES && lines[0].chars().all(|c| c == 'é'));
+        last.push("after");
+        assert_eq!(last.take(), vec!["after".to_string()]);
     }
 }

@@ -16,6 +16,7 @@ use crate::core::classify::Classifier;
 use crate::core::event::{BuildOutcome, Diagnostic, Effect, Event, ExitStatus, Report, UiAction};
 use crate::core::options::Options;
 use crate::core::state::State;
+use crate::pipeline;
 use crate::process::client::Handle;
 use crate::ui::Printer;
 use crate::watch::{self, WatchHandle, WatchSpec};
@@ -49,6 +50,10 @@ pub(super) struct Effects {
     pub(super) builds: HashMap<u64, Handle>,
     /// App generation → its helper.
     pub(super) apps: HashMap<u64, Handle>,
+    /// `[[on_change]]` run → its helper.
+    pub(super) tasks: HashMap<u64, Handle>,
+    /// Sidecar run → its helper.
+    pub(super) sidecars: HashMap<u64, Handle>,
     pub(super) stdin_slot: Option<StdinSlot>,
     /// The open browser tabs (`reload.enabled`).
     pub(super) hub: Option<Arc<Hub>>,
@@ -199,7 +204,15 @@ impl Effects {
                 self.apps.remove(gen);
                 self.gen_addrs.remove(gen);
             }
-            Event::AppOutput { line, .. } | Event::BuildOutput { line, .. } => {
+            Event::TaskFinished { id, .. } => {
+                self.tasks.remove(id);
+            }
+            Event::SidecarExited { id, .. } => {
+                self.sidecars.remove(id);
+            }
+            Event::AppOutput { line, .. }
+            | Event::BuildOutput { line, .. }
+            | Event::ToolOutput { line, .. } => {
                 crate::process::lines::taken(line);
             }
             Event::AppStarted { gen, .. } => self.find_direct(*gen),
@@ -231,22 +244,50 @@ impl Effects {
                 let message = format!("cannot start the build: {e:#}");
                 let _ = self.tx.send(Event::BuildFinished {
                     id,
-                    outcome: BuildOutcome {
-                        ok: false,
-                        cancelled: false,
-                        duration: Default::default(),
-                        diagnostics: vec![Diagnostic {
-                            level: "error".into(),
-                            message: message.clone(),
-                            rendered: message,
-                            file: None,
-                            line: None,
-                            column: None,
-                        }],
-                        executable: None,
-                        input_files: Vec::new(),
-                        input_dirs: Vec::new(),
+                    outcome: not_run(message),
+                });
+            }
+        }
+    }
+
+    /// Start run `id` of `[[on_change]]` command `task`; one that cannot start fails at
+    /// once, saying why.
+    fn start_task(&mut self, id: u64, task: usize) {
+        let Some(settings) = self.settings.pipeline.tasks.get(task) else {
+            return;
+        };
+        match pipeline::start_task(id, settings, &self.settings.root, self.tx.clone()) {
+            Ok(handle) => {
+                self.tasks.insert(id, handle);
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                let _ = self.tx.send(Event::TaskFinished {
+                    id,
+                    outcome: not_run(message),
+                });
+            }
+        }
+    }
+
+    /// Start run `id` of sidecar `sidecar`; one that cannot start exits at once (code
+    /// 127), saying why.
+    fn start_sidecar(&mut self, id: u64, sidecar: usize) {
+        let Some(settings) = self.settings.pipeline.sidecars.get(sidecar) else {
+            return;
+        };
+        match pipeline::start_sidecar(id, settings, self.tx.clone()) {
+            Ok(handle) => {
+                self.sidecars.insert(id, handle);
+            }
+            Err(e) => {
+                let _ = self.tx.send(Event::SidecarExited {
+                    id,
+                    status: ExitStatus {
+                        code: Some(127),
+                        signal: None,
                     },
+                    output: vec![format!("hotrun: {e:#}")],
                 });
             }
         }
@@ -350,6 +391,18 @@ impl Effects {
                 }
             }
             Effect::SpawnApp { gen, executable } => self.spawn_app(gen, executable.as_deref()),
+            Effect::StartTask { id, task } => self.start_task(id, task),
+            Effect::CancelTask { id } => {
+                if let Some(handle) = self.tasks.remove(&id) {
+                    handle.request_stop();
+                }
+            }
+            Effect::StartSidecar { id, sidecar } => self.start_sidecar(id, sidecar),
+            Effect::StopSidecar { id } => {
+                if let Some(handle) = self.sidecars.get(&id) {
+                    handle.request_stop();
+                }
+            }
             Effect::StopApp { gen } => self.stop_app(gen),
             Effect::Report(report) => {
                 if let Err(e) = self.printer.report(&report) {
@@ -382,7 +435,8 @@ impl Effects {
             Effect::Exit(code) => {
                 // Whatever still runs (a cancelled build) is stopped by its helper
                 // when hotrun exits; ask now so it starts at once.
-                for handle in self.builds.values().chain(self.apps.values()) {
+                let helpers = [&self.builds, &self.apps, &self.tasks, &self.sidecars];
+                for handle in helpers.into_iter().flat_map(|h| h.values()) {
                     handle.request_stop();
                 }
                 return Performed::Exit(code);
@@ -459,8 +513,29 @@ impl Effects {
             applied: Event::ConfigApplied {
                 rebuild: plan.rebuild,
                 restart: plan.restart,
+                sidecars: plan.restart_sidecars,
             },
         }))
+    }
+}
+
+/// The outcome of a build or command that could not start: failed, saying why.
+fn not_run(message: String) -> BuildOutcome {
+    BuildOutcome {
+        ok: false,
+        cancelled: false,
+        duration: Default::default(),
+        diagnostics: vec![Diagnostic {
+            level: "error".into(),
+            message: message.clone(),
+            rendered: message,
+            file: None,
+            line: None,
+            column: None,
+        }],
+        executable: None,
+        input_files: Vec::new(),
+        input_dirs: Vec::new(),
     }
 }
 

@@ -182,6 +182,8 @@ fn wire(
         tx,
         builds: Default::default(),
         apps: Default::default(),
+        tasks: Default::default(),
+        sidecars: Default::default(),
         stdin_slot,
         hub,
         reload_url,

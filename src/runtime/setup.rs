@@ -11,7 +11,7 @@ use crate::build::cargo::{CargoProject, RunTarget};
 use crate::build::Project;
 use crate::config::cli::Cli;
 use crate::config::settings::{Settings, Ui};
-use crate::core::classify::{Classifier, Inputs};
+use crate::core::classify::{Classifier, Inputs, TaskGlobs};
 use crate::core::options::Options;
 use crate::watch::WatchSpec;
 use crate::web::sockets::Sockets;
@@ -117,25 +117,46 @@ fn watch_spec(settings: &Settings, project: &Project) -> Result<(WatchSpec, Inpu
             settings.watch.ignore.set.clone(),
             settings.build.outputs.set.clone(),
         ],
-        keep: settings
-            .watch
-            .assets_named
-            .then(|| settings.watch.assets.set.clone()),
-        keep_dirs: if settings.watch.assets_named {
-            settings
-                .watch
-                .assets
-                .patterns
-                .iter()
-                .map(|p| literal_dir(&root, p))
-                .filter(|d| *d != root)
-                .collect()
-        } else {
-            Vec::new()
-        },
+        keep: kept(settings)?,
+        keep_dirs: kept_patterns(settings)
+            .map(|p| literal_dir(&root, p))
+            .filter(|d| *d != root)
+            .collect(),
         poll: settings.watch.poll,
     };
     Ok((watch, inputs))
+}
+
+/// What is watched even where `.gitignore` ignores it: the user's own `watch.assets`,
+/// and what the `[[on_change]]` commands and sidecars say they write (generated
+/// stylesheets are usually gitignored).
+fn kept_patterns(settings: &Settings) -> impl Iterator<Item = &String> {
+    let assets = settings
+        .watch
+        .assets
+        .patterns
+        .iter()
+        .filter(|_| settings.watch.assets_named);
+    assets.chain(settings.pipeline.outputs())
+}
+
+fn kept(settings: &Settings) -> Result<Option<globset::GlobSet>> {
+    let patterns: Vec<&String> = kept_patterns(settings).collect();
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(globs(patterns.into_iter())?))
+}
+
+/// Compile `watch.*`-style patterns (already checked when the settings were read).
+fn globs<'a>(patterns: impl Iterator<Item = &'a String>) -> Result<globset::GlobSet> {
+    let mut set = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        for glob in crate::core::classify::expand_glob(pattern) {
+            set.add(crate::core::classify::build_glob(&glob)?);
+        }
+    }
+    Ok(set.build()?)
 }
 
 /// How a changed path is classified: build inputs, the config file, restart files
@@ -156,8 +177,18 @@ fn classifier(settings: &Settings, cli: &Cli, inputs: Inputs, root: PathBuf) -> 
         .iter()
         .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
         .collect();
+    let tasks = settings
+        .pipeline
+        .tasks
+        .iter()
+        .map(|t| TaskGlobs {
+            paths: t.paths.set.clone(),
+            outputs: globs(t.outputs.iter()).unwrap_or_else(|_| globset::GlobSet::empty()),
+        })
+        .collect();
     Classifier::new(root, inputs, settings.watch.rebuild.set.clone())
         .with_config_file(config_file)
+        .with_tasks(tasks)
         .with_kinds(
             settings.watch.restart.set.clone(),
             restart_files,

@@ -30,17 +30,7 @@ pub fn json(report: &Report, settings: &UiSettings) -> Option<Value> {
         }
         Report::BuildStarted { files } => ("build_started", with_paths(json!({}), "files", files)),
         Report::BuildFinished { outcome } => {
-            let diagnostics: Vec<Value> = outcome
-                .diagnostics
-                .iter()
-                .map(|d| {
-                    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-                    if !settings.color {
-                        v["rendered"] = Value::String(strip_ansi(&d.rendered));
-                    }
-                    v
-                })
-                .collect();
+            let diagnostics = diagnostics(outcome, settings);
             (
                 "build_finished",
                 json!({
@@ -73,6 +63,51 @@ pub fn json(report: &Report, settings: &UiSettings) -> Option<Value> {
             "output",
             json!({ "stream": stream, "line": shown(line, settings.color) }),
         ),
+        Report::ToolOutput {
+            sidecar,
+            name,
+            line,
+        } => (
+            "output",
+            json!({ "stream": if *sidecar { "sidecar" } else { "task" }, "name": name, "line": shown(line, settings.color) }),
+        ),
+        Report::TaskStarted { name, files } => (
+            "task_started",
+            with_paths(json!({ "name": name }), "files", files),
+        ),
+        Report::TaskFinished { name, outcome } => (
+            "task_finished",
+            json!({
+                "name": name,
+                "ok": outcome.ok,
+                "duration_ms": outcome.duration.as_millis() as u64,
+                "diagnostics": diagnostics(outcome, settings),
+            }),
+        ),
+        Report::TaskCancelled { name } => ("task_cancelled", json!({ "name": name })),
+        Report::SidecarStarted { name, pid } => {
+            ("sidecar_started", json!({ "name": name, "pid": pid }))
+        }
+        Report::SidecarExited {
+            name,
+            status,
+            requested,
+            output,
+            restart_in,
+        } => {
+            let output: Vec<String> = output.iter().map(|l| shown(l, settings.color)).collect();
+            (
+                "sidecar_exited",
+                json!({
+                    "name": name,
+                    "code": status.code,
+                    "signal": status.signal,
+                    "requested": requested,
+                    "output": output,
+                    "restart_in_ms": restart_in.map(|d| d.as_millis() as u64),
+                }),
+            )
+        }
         Report::ReloadSent { kind, clients } => {
             ("reload_sent", json!({ "kind": kind, "clients": clients }))
         }
@@ -91,6 +126,21 @@ pub fn json(report: &Report, settings: &UiSettings) -> Option<Value> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64));
     Some(fields)
+}
+
+/// An outcome's diagnostics, their rendered text without colours unless colour is on.
+fn diagnostics(outcome: &crate::core::event::BuildOutcome, settings: &UiSettings) -> Vec<Value> {
+    outcome
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+            if !settings.color {
+                v["rendered"] = Value::String(strip_ansi(&d.rendered));
+            }
+            v
+        })
+        .collect()
 }
 
 /// Paths in JSON: `name` holds them as strings, a name that is not UTF-8 with U+FFFD

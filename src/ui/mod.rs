@@ -131,7 +131,7 @@ impl Printer {
                 Some(value) => {
                     let mut line = value.to_string().into_bytes();
                     line.push(b'\n');
-                    self.emit(line, matches!(report, Report::Output { .. }))
+                    self.emit(line, droppable(report))
                 }
                 None => Ok(()),
             },
@@ -140,9 +140,7 @@ impl Printer {
                     self.clear();
                 }
                 match self.plain(report) {
-                    Some((tag, text)) => {
-                        self.line(tag, &text, matches!(report, Report::Output { .. }))
-                    }
+                    Some((tag, text)) => self.line(tag, &text, droppable(report)),
                     None => Ok(()),
                 }
             }
@@ -173,7 +171,7 @@ impl Printer {
     }
 
     fn line(&mut self, tag: Tag, text: &str, droppable: bool) -> std::io::Result<()> {
-        let line = plain::format_line(tag, text, self.settings.color);
+        let line = plain::format_line(&tag, text, self.settings.color);
         if let Some(term) = self.terminal.as_mut() {
             // Asked before the panel is erased: a line dropped leaves the screen as is.
             if !out::fits(line.len() + PANEL_BYTES, droppable) {
@@ -185,6 +183,12 @@ impl Printer {
         line.push(b'\n');
         self.emit(line, droppable)
     }
+}
+
+/// Output lines may be dropped when stdout is not read fast enough; what hotrun says
+/// itself never is.
+fn droppable(report: &Report) -> bool {
+    matches!(report, Report::Output { .. } | Report::ToolOutput { .. })
 }
 
 /// About what erasing and drawing the panel takes, in bytes.

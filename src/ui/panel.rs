@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::core::event::ExitStatus;
-use crate::core::state::{App, Build, LastBuild, State};
+use crate::core::state::{App, Build, LastBuild, SidecarRun, State, TaskRun};
 use crate::text::format_duration;
 
 /// What the panel shows besides the state: addresses to open, the project root (to
@@ -99,6 +99,7 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
     if !second.is_empty() {
         lines.push(fit(&second.join("  │  "), width));
     }
+    lines.extend(pipeline_lines(state, now).iter().map(|l| fit(l, width)));
     let keys = if compact {
         "r R p c o q".to_string()
     } else {
@@ -111,6 +112,56 @@ pub fn render(state: &State, info: &PanelInfo, width: usize, now: Instant) -> Re
         state: fit(&word, width),
         tone,
     }
+}
+
+/// One line for the `[[on_change]]` commands together, one per sidecar.
+fn pipeline_lines(state: &State, now: Instant) -> Vec<String> {
+    let pipeline = &state.pipeline;
+    let mut lines = Vec::new();
+    let tasks: Vec<String> = pipeline
+        .tasks
+        .iter()
+        .map(|t| {
+            let what = match (&t.run, t.last) {
+                (TaskRun::Running { started, .. }, _) => {
+                    format!(
+                        "running {}",
+                        short_duration(now.saturating_duration_since(*started))
+                    )
+                }
+                (TaskRun::Settling { .. }, _) => "waiting".to_string(),
+                (TaskRun::Idle, Some((true, took))) => format!("ok {}", format_duration(took)),
+                (TaskRun::Idle, Some((false, _))) => "failed".to_string(),
+                (TaskRun::Idle, None) => "idle".to_string(),
+            };
+            format!("{} {what}", t.name)
+        })
+        .collect();
+    if !tasks.is_empty() {
+        lines.push(format!("on change: {}", tasks.join(" · ")));
+    }
+    for sidecar in &pipeline.sidecars {
+        let what = match &sidecar.run {
+            SidecarRun::Pending | SidecarRun::Spawning { .. } => "starting".to_string(),
+            SidecarRun::Running { pid, since, .. } => format!(
+                "running · pid {pid} · up {}",
+                short_duration(now.saturating_duration_since(*since))
+            ),
+            SidecarRun::Waiting { until, status } => format!(
+                "exited ({status}) · again in {}",
+                short_duration(until.saturating_duration_since(now))
+            ),
+            SidecarRun::Exited { status } => format!("exited ({status})"),
+            SidecarRun::Stopping { .. } => "stopping".to_string(),
+            SidecarRun::Stopped => "stopped".to_string(),
+        };
+        let restarts = match sidecar.restarts {
+            0 => String::new(),
+            n => format!(" · {}", plural(n as usize, "restart")),
+        };
+        lines.push(format!("sidecar {} {what}{restarts}", sidecar.name));
+    }
+    lines
 }
 
 fn state_word(state: &State, now: Instant) -> (String, Tone) {
@@ -226,6 +277,8 @@ mod tests {
             exit_after_builds: None,
             swap: crate::core::options::Swap::Restart,
             routes: false,
+            tasks: Vec::new(),
+            sidecars: Vec::new(),
         };
         let classifier = Classifier::new(
             PathBuf::from("/p"),

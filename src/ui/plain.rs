@@ -9,12 +9,14 @@ use crate::core::event::{ChangeKind, Report, Stream};
 use crate::text::{format_duration, shown};
 
 /// Who a line is from: its tag and colour.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tag {
     Hotrun,
     Error,
     Build,
     App,
+    /// An `[[on_change]]` command or a sidecar, by its name.
+    Tool(String),
 }
 
 /// The line for `report`, and its tag; none for what plain output leaves out.
@@ -122,6 +124,56 @@ pub fn plain(report: &Report, settings: &UiSettings, root: &Path) -> Option<(Tag
             line,
         } => (Tag::Build, shown(line, settings.color)),
         Report::Output { line, .. } => (Tag::App, shown(line, settings.color)),
+        Report::ToolOutput { name, line, .. } => {
+            (Tag::Tool(name.clone()), shown(line, settings.color))
+        }
+        Report::TaskStarted { name, files: f } if f.is_empty() => {
+            (Tag::Hotrun, format!("running {name}"))
+        }
+        Report::TaskStarted { name, files: f } => {
+            (Tag::Hotrun, format!("running {name} ({})", files(f)))
+        }
+        Report::TaskFinished { name, outcome } => {
+            let took = format_duration(outcome.duration);
+            if outcome.ok {
+                (Tag::Hotrun, format!("{name} ok in {took}"))
+            } else {
+                let first = outcome
+                    .diagnostics
+                    .first()
+                    .map(|d| format!(": {}", d.message))
+                    .unwrap_or_default();
+                (
+                    Tag::Error,
+                    format!("{name} failed in {took}{first} — the running app is untouched"),
+                )
+            }
+        }
+        Report::TaskCancelled { name } => (Tag::Hotrun, format!("{name} cancelled: newer changes")),
+        Report::SidecarStarted { name, pid } => {
+            (Tag::Hotrun, format!("sidecar {name} started (pid {pid})"))
+        }
+        Report::SidecarExited {
+            name,
+            status,
+            requested: true,
+            ..
+        } => (Tag::Hotrun, format!("sidecar {name} stopped ({status})")),
+        Report::SidecarExited {
+            name,
+            status,
+            restart_in,
+            ..
+        } => (
+            Tag::Error,
+            match restart_in {
+                Some(wait) => format!(
+                    "sidecar {name} exited with {status}; starting it again in {}",
+                    format_duration(*wait)
+                ),
+                None => format!("sidecar {name} exited with {status}"),
+            },
+        ),
         // Worth a line when a tab changes: a reload or a stylesheet swap.
         Report::ReloadSent { kind, clients } => {
             if *clients == 0 {
@@ -160,13 +212,15 @@ fn rel(root: &Path, path: &Path) -> String {
 }
 
 /// A line as printed: the time, the tag (coloured when colour is on), the text.
-pub fn format_line(tag: Tag, text: &str, color: bool) -> String {
+pub fn format_line(tag: &Tag, text: &str, color: bool) -> String {
     let (name, colour) = match tag {
         Tag::Hotrun => ("hotrun", "\x1b[1;36m"),
         Tag::Error => ("hotrun", "\x1b[1;31m"),
         Tag::Build => ("build ", "\x1b[33m"),
         Tag::App => ("app   ", "\x1b[32m"),
+        Tag::Tool(name) => (name.as_str(), "\x1b[35m"),
     };
+    let name = format!("{name:<6}");
     let time = clock();
     if color {
         format!("\x1b[2m{time}\x1b[0m {colour}{name}\x1b[0m {text}")

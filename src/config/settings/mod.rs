@@ -6,6 +6,7 @@
 //! list-valued flags (`-w`, `-i`) add to the file's lists; `-- ARGS` replaces `run.args`.
 
 mod build;
+mod pipeline;
 mod project;
 mod read;
 mod run;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 
 pub use build::{BuildSettings, CargoSelection};
+pub use pipeline::{PipelineSettings, SidecarSettings, TaskSettings};
 pub use run::RunSettings;
 pub use serve::{ProxySettings, ReloadSettings};
 pub use ui::{is_terminal, ui_mode_name, Ui, UiSettings};
@@ -46,6 +48,8 @@ pub struct Settings {
     pub proxy: Option<ProxySettings>,
     pub reload: ReloadSettings,
     pub ui: UiSettings,
+    /// `[[on_change]]` and `[[sidecar]]`.
+    pub pipeline: PipelineSettings,
     pub exit_after_builds: Option<u32>,
     /// What hotrun chose by itself for a project with no build or run command (a Go
     /// module), said once at start.
@@ -67,6 +71,13 @@ impl Settings {
             exit_after_builds: self.exit_after_builds,
             swap: crate::core::options::Swap::Restart,
             routes: false,
+            tasks: self.pipeline.tasks.iter().map(|t| t.name.clone()).collect(),
+            sidecars: self
+                .pipeline
+                .sidecars
+                .iter()
+                .map(|s| (s.name.clone(), s.restart))
+                .collect(),
         }
     }
 
@@ -159,7 +170,9 @@ pub(crate) fn resolve(
     let proxy = serve::proxy(&input)?;
     let reload = serve::reload(&input)?;
     let ui = ui::resolve(&input);
+    let pipeline = pipeline::resolve(&input)?;
     Ok(Settings {
+        pipeline,
         config_file: loaded.map(|l| l.path),
         cargo_root: commands.cargo_root,
         build,

@@ -17,6 +17,9 @@ use crate::core::event::{
 };
 use crate::core::options::{OnBusy, Options, RestartPolicy, Swap};
 
+mod pipeline;
+pub use pipeline::{Pipeline, SidecarRun, TaskRun};
+
 /// The build lifecycle.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Build {
@@ -154,6 +157,10 @@ pub struct State {
     unreported: std::collections::BTreeMap<ChangeKind, (Vec<PathBuf>, usize)>,
     /// When the burst counts as over, unless a build starts first.
     report_at: Option<Instant>,
+    /// The `[[on_change]]` commands and sidecars.
+    pub pipeline: Pipeline,
+    /// The first build waits for the commands' first runs.
+    first_build_waits: bool,
 }
 
 /// The last finished build, in numbers.
@@ -168,7 +175,6 @@ pub struct Summary {
 impl State {
     pub fn new(options: Options, classifier: Classifier) -> State {
         State {
-            options,
             classifier,
             build: Build::Idle,
             app: App::None,
@@ -194,6 +200,9 @@ impl State {
             trigger_files: Vec::new(),
             unreported: Default::default(),
             report_at: None,
+            pipeline: Pipeline::new(&options),
+            first_build_waits: false,
+            options,
         }
     }
 
@@ -216,6 +225,8 @@ impl State {
     /// nothing is pending there is none, so an idle hotrun never wakes up.
     pub fn next_deadline(&self) -> Option<Instant> {
         let settle = match &self.build {
+            // The first build waits for the commands' first runs, not for a clock.
+            Build::Settling { .. } if self.first_build_waits => None,
             Build::Settling { first, last, .. } => Some(self.settle_deadline(*first, *last)),
             _ => None,
         };
@@ -232,7 +243,8 @@ impl State {
         let report = self
             .report_at
             .filter(|_| !matches!(self.build, Build::Settling { .. }));
-        [settle, grace, incoming, self.restart_at, report]
+        let pipeline = self.pipeline.next_deadline(&self.options);
+        [settle, grace, incoming, self.restart_at, report, pipeline]
             .into_iter()
             .flatten()
             .min()
@@ -370,9 +382,15 @@ impl State {
                     polling,
                 }));
                 // The first build starts once every directory is watched, so no save
-                // made while it runs can go unseen.
-                if self.next_build == 0 && self.quitting.is_none() {
-                    self.start_build(Vec::new(), now, &mut fx);
+                // made while it runs can go unseen; after the `[[on_change]]` commands'
+                // first runs, so the first page has what they make.
+                if self.next_build == 0 && !self.first_build_waits && self.quitting.is_none() {
+                    self.pipeline.start(now, &mut fx);
+                    if self.pipeline.running() {
+                        self.first_build_waits = true;
+                    } else {
+                        self.start_build(Vec::new(), now, &mut fx);
+                    }
                 }
             }
             Event::Fatal(message) => {
@@ -445,8 +463,15 @@ impl State {
             })),
             Event::Command(command) => self.on_command(command, now, &mut fx),
             Event::Ui(action) => fx.push(Effect::Ui(action)),
-            Event::ConfigApplied { rebuild, restart } => {
+            Event::ConfigApplied {
+                rebuild,
+                restart,
+                sidecars,
+            } => {
                 if self.quitting.is_none() {
+                    self.pipeline
+                        .reconfigure(&self.options, sidecars, now, &mut fx);
+                    self.release_first_build(now, &mut fx);
                     if rebuild {
                         self.on_build_input(BTreeSet::new(), now, &mut fx);
                     } else if restart && self.runnable.is_some() {
@@ -454,10 +479,63 @@ impl State {
                     }
                 }
             }
+            Event::ToolOutput { id, line } => fx.extend(self.pipeline.on_output(id, line)),
+            Event::TaskFinished { id, outcome } => {
+                if self.pipeline.on_task_finished(id, outcome, now, &mut fx) {
+                    self.show_failures(&mut fx);
+                }
+                self.release_first_build(now, &mut fx);
+            }
+            Event::SidecarStarted { id, pid } => self.pipeline.on_sidecar_started(id, pid, &mut fx),
+            Event::SidecarExited { id, status, output } => {
+                let quitting = self.quitting.is_some();
+                self.pipeline
+                    .on_sidecar_exited(id, status, output, quitting, now, &mut fx)
+            }
         }
         self.check_exit_after_builds(now, &mut fx);
         self.check_quit_done(&mut fx);
         fx
+    }
+
+    /// The commands' first runs are over (or were dropped): the first build starts,
+    /// with what changed meanwhile.
+    fn release_first_build(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        if !self.first_build_waits || self.pipeline.running() || self.quitting.is_some() {
+            return;
+        }
+        self.first_build_waits = false;
+        let files = match std::mem::replace(&mut self.build, Build::Idle) {
+            Build::Settling { files, .. } => files.into_iter().collect(),
+            _ => Vec::new(),
+        };
+        self.start_build(files, now, fx);
+    }
+
+    /// What the page shows of failures: the failed build's diagnostics and the failing
+    /// commands', or nothing.
+    fn show_failures(&self, fx: &mut Vec<Effect>) {
+        let mut diagnostics = match &self.last {
+            LastBuild::Failed { diagnostics } => diagnostics.clone(),
+            _ => Vec::new(),
+        };
+        diagnostics.extend(self.pipeline.failures());
+        fx.push(Effect::Browser(if diagnostics.is_empty() {
+            Browser::Ok
+        } else {
+            Browser::Error { diagnostics }
+        }));
+    }
+
+    /// A new app is live: the tabs reload, and see the failing commands' output again.
+    fn compiled(&self, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Browser(Browser::Compiled));
+        let failures = self.pipeline.failures();
+        if !failures.is_empty() {
+            fx.push(Effect::Browser(Browser::Error {
+                diagnostics: failures,
+            }));
+        }
     }
 
     fn on_changed(
@@ -470,6 +548,7 @@ impl State {
         if self.quitting.is_some() {
             return;
         }
+        self.pipeline.on_changed(&self.classifier, &files, now, fx);
         let last_failed = matches!(self.last, LastBuild::Failed { .. });
         let mut by_kind: std::collections::BTreeMap<ChangeKind, Vec<PathBuf>> = Default::default();
         let files = files.into_iter().map(|f| (f, false));
@@ -610,8 +689,9 @@ impl State {
                 }));
             }
         }
+        self.pipeline.on_tick(&self.options, now, fx);
         if let Build::Settling { first, last, files } = &self.build {
-            if now >= self.settle_deadline(*first, *last) {
+            if now >= self.settle_deadline(*first, *last) && !self.first_build_waits {
                 let files = files.iter().cloned().collect();
                 self.start_build(files, now, fx);
             }
@@ -666,7 +746,7 @@ impl State {
                 fx.push(Effect::Report(Report::AppReady {
                     after: now.saturating_duration_since(since),
                 }));
-                fx.push(Effect::Browser(Browser::Compiled));
+                self.compiled(fx);
             }
         }
     }
@@ -753,7 +833,7 @@ impl State {
             after: now.saturating_duration_since(incoming.since),
         }));
         // Only now: a reload gets the new build.
-        fx.push(Effect::Browser(Browser::Compiled));
+        self.compiled(fx);
     }
 
     /// The incoming generation died or did not get ready in time: the one serving goes
@@ -877,12 +957,10 @@ impl State {
         }));
         if !outcome.ok {
             // A failed build is a state, never a reason to touch the running app.
-            fx.push(Effect::Browser(Browser::Error {
-                diagnostics: outcome.diagnostics.clone(),
-            }));
             self.last = LastBuild::Failed {
                 diagnostics: outcome.diagnostics,
             };
+            self.show_failures(fx);
             return;
         }
         self.last = LastBuild::Ok;
@@ -909,7 +987,7 @@ impl State {
             };
             if new.is_some() && new == *running {
                 fx.push(info("binary unchanged: the app keeps running"));
-                fx.push(Effect::Browser(Browser::Ok));
+                self.show_failures(fx);
                 return;
             }
             // A newer build while one starts: that one is dropped for it.
@@ -918,13 +996,14 @@ impl State {
             return;
         }
         self.drop_incoming(fx);
+        let unchanged = new.is_some() && new == self.running;
+        if unchanged && matches!(self.app, App::Starting { .. } | App::Ready { .. }) {
+            fx.push(info("binary unchanged: the app keeps running"));
+            self.show_failures(fx);
+            return;
+        }
         match &mut self.app {
             App::Starting { gen, .. } | App::Ready { gen, .. } => {
-                if new.is_some() && new == self.running {
-                    fx.push(info("binary unchanged: the app keeps running"));
-                    fx.push(Effect::Browser(Browser::Ok));
-                    return;
-                }
                 let gen = *gen;
                 self.stop(gen, true, now, fx);
             }
@@ -1124,6 +1203,8 @@ impl State {
             fx.push(Effect::CancelBuild { id });
         }
         self.build = Build::Idle;
+        self.first_build_waits = false;
+        self.pipeline.quit(fx);
         self.drop_incoming(fx);
         match self.app {
             App::Spawning { gen, .. } | App::Starting { gen, .. } | App::Ready { gen, .. } => {
@@ -1143,7 +1224,9 @@ impl State {
         let settled = matches!(self.build, Build::Idle)
             && matches!(self.app, App::None | App::Ready { .. } | App::Exited { .. })
             && self.incoming.is_none()
-            && self.restart_at.is_none();
+            && self.restart_at.is_none()
+            && !self.pipeline.busy()
+            && !self.first_build_waits;
         if self.quitting.is_none() && self.builds_finished >= n && settled {
             self.quit(0, now, fx);
         }
@@ -1154,6 +1237,7 @@ impl State {
             if matches!(self.app, App::None | App::Exited { .. })
                 && self.incoming.is_none()
                 && self.retiring.is_empty()
+                && self.pipeline.done()
                 && !fx.iter().any(|e| matches!(e, Effect::Exit(_)))
             {
                 fx.push(Effect::Exit(code));

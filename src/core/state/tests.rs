@@ -35,6 +35,8 @@ fn options() -> Options {
         exit_after_builds: None,
         swap: Swap::Restart,
         routes: false,
+        tasks: Vec::new(),
+        sidecars: Vec::new(),
     }
 }
 
@@ -1673,4 +1675,256 @@ fn overlap_a_clash_is_retried_at_once_without_an_overlay() {
         }
     ));
     assert!(st.coming());
+}
+
+// ---------------------------------------------------------------------------------------
+// The asset pipeline: `[[on_change]]` commands and sidecars
+// ---------------------------------------------------------------------------------------
+
+/// `styles/**` runs `tailwind`, which says it writes `static/out.css` (also matched by
+/// its `paths`); one sidecar `watcher`, restarted on failure.
+fn pipeline_state() -> State {
+    let glob = |g: &str| {
+        let mut set = globset::GlobSetBuilder::new();
+        for p in crate::core::classify::expand_glob(g) {
+            set.add(crate::core::classify::build_glob(&p).unwrap());
+        }
+        set.build().unwrap()
+    };
+    let mut paths = globset::GlobSetBuilder::new();
+    for g in ["styles/**", "static/**"] {
+        for p in crate::core::classify::expand_glob(g) {
+            paths.add(crate::core::classify::build_glob(&p).unwrap());
+        }
+    }
+    let classifier = classifier().with_tasks(vec![crate::core::classify::TaskGlobs {
+        paths: paths.build().unwrap(),
+        outputs: glob("/static/out.css"),
+    }]);
+    let options = Options {
+        tasks: vec!["tailwind".into()],
+        sidecars: vec![("watcher".into(), RestartPolicy::OnFailure)],
+        ..options()
+    };
+    State::new(options, classifier)
+}
+
+fn watching() -> Event {
+    Event::Watching {
+        roots: paths(&["/p"]),
+        directories: 1,
+        polling: None,
+    }
+}
+
+fn tasks_started(fx: &[Effect]) -> Vec<u64> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::StartTask { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sidecar_started(fx: &[Effect]) -> Option<u64> {
+    fx.iter().find_map(|e| match e {
+        Effect::StartSidecar { id, .. } => Some(*id),
+        _ => None,
+    })
+}
+
+fn task_done(id: u64, ok: bool) -> Event {
+    Event::TaskFinished {
+        id,
+        outcome: BuildOutcome {
+            ok,
+            diagnostics: if ok {
+                Vec::new()
+            } else {
+                vec![error_diagnostic()]
+            },
+            executable: None,
+            input_files: Vec::new(),
+            ..ok_build(APP, 1)
+        },
+    }
+}
+
+/// Starts hotrun with the pipeline, lets the commands' first run succeed, the first
+/// build and app come up; returns the instant the app is ready.
+fn boot_pipeline(st: &mut State, t0: Instant) -> Instant {
+    let fx = st.update(watching(), t0);
+    assert_eq!(tasks_started(&fx), vec![2], "{fx:#?}");
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::StartSidecar { id: 1, sidecar: 0 })),
+        "{fx:#?}"
+    );
+    let fx = st.update(task_done(2, true), t0 + ms(100));
+    let id = build_id(&fx);
+    let fx = st.update(finished(id, ok_build(APP, 1)), t0 + ms(1000));
+    assert_eq!(spawned(&fx), vec![1]);
+    st.update(started(1, 100), t0 + ms(1010));
+    let ready_at = st.next_deadline().unwrap();
+    st.update(Event::Tick, ready_at);
+    assert!(matches!(st.app, App::Ready { .. }));
+    ready_at
+}
+
+#[test]
+fn commands_run_once_before_the_first_build_and_sidecars_start_at_once() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let fx = st.update(watching(), t0);
+    assert!(builds_started(&fx).is_empty(), "the build waits: {fx:#?}");
+    // A source saved meanwhile waits for the command too, then builds with it.
+    let fx = deliver(&mut st, changed(&[MAIN_RS]), t0 + ms(10));
+    let fx2 = advance(&mut st, t0 + ms(500));
+    assert!(builds_started(&fx).is_empty() && builds_started(&fx2).is_empty());
+    let fx = st.update(task_done(2, true), t0 + ms(600));
+    assert_eq!(builds_started(&fx), vec![(1, paths(&[MAIN_RS]))]);
+}
+
+#[test]
+fn a_change_of_its_inputs_runs_the_command_without_building_or_touching_the_app() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    let fx = deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    assert!(tasks_started(&fx).is_empty(), "runs once the burst is over");
+    let fx = advance(&mut st, ready + ms(2000));
+    assert_eq!(tasks_started(&fx), vec![3]);
+    assert!(builds_started(&fx).is_empty() && stopped(&fx).is_empty());
+    assert!(has_report(
+        &fx,
+        |r| matches!(r, Report::TaskStarted { name, files } if name == "tailwind" && files == &paths(&["/p/styles/app.css"]))
+    ));
+}
+
+#[test]
+fn a_change_during_a_run_cancels_it_and_runs_it_again_with_the_last_edit() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/a.css"]), ready + ms(1000));
+    let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    let fx = deliver(&mut st, changed(&["/p/styles/b.css"]), ready + ms(1200));
+    assert!(fx.contains(&Effect::CancelTask { id }), "{fx:#?}");
+    // The cancelled run's end changes nothing.
+    let fx = st.update(task_done(id, false), ready + ms(1210));
+    assert!(browser(&fx).is_empty(), "{fx:#?}");
+    let fx = advance(&mut st, ready + ms(1300));
+    let again = tasks_started(&fx);
+    assert_eq!(again.len(), 1);
+    assert!(has_report(
+        &fx,
+        |r| matches!(r, Report::TaskStarted { files, .. } if files == &paths(&["/p/styles/a.css", "/p/styles/b.css"]))
+    ));
+}
+
+#[test]
+fn what_a_command_writes_never_runs_it_again() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    // Named by its command line (`-o static/out.css`): never a trigger, even while it runs.
+    let fx = deliver(&mut st, changed(&["/p/static/out.css"]), ready + ms(1000));
+    assert!(
+        tasks_started(&advance(&mut st, ready + ms(2000))).is_empty(),
+        "{fx:#?}"
+    );
+    // Not named, but written by the run that just ended: learned as its output.
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(3000));
+    let id = tasks_started(&advance(&mut st, ready + ms(3100)))[0];
+    st.update(task_done(id, true), ready + ms(3200));
+    let fx = deliver(&mut st, changed(&["/p/static/other.css"]), ready + ms(3250));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::CancelTask { .. })));
+    assert!(tasks_started(&advance(&mut st, ready + ms(5000))).is_empty());
+    let fx = deliver(&mut st, changed(&["/p/static/other.css"]), ready + ms(6000));
+    assert!(
+        tasks_started(&advance(&mut st, ready + ms(7000))).is_empty(),
+        "{fx:#?}"
+    );
+    // An input edited later runs it as ever.
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(8000));
+    assert_eq!(tasks_started(&advance(&mut st, ready + ms(9000))).len(), 1);
+}
+
+#[test]
+fn a_failing_command_shows_over_the_page_until_it_succeeds_and_the_app_is_untouched() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    let fx = st.update(task_done(id, false), ready + ms(1200));
+    assert_eq!(browser(&fx), vec!["error"]);
+    assert!(stopped(&fx).is_empty() && spawned(&fx).is_empty());
+    assert!(has_report(
+        &fx,
+        |r| matches!(r, Report::TaskFinished { outcome, .. } if !outcome.ok)
+    ));
+    // A new app while it fails: the tabs reload, and see the failure again.
+    let (build, _) = save_and_build(&mut st, &[MAIN_RS], ready + ms(2000));
+    st.update(finished(build, ok_build(APP, 2)), ready + ms(3000));
+    st.update(exited(1, terminated()), ready + ms(3100));
+    st.update(started(2, 200), ready + ms(3110));
+    let fx = advance(&mut st, ready + ms(4000));
+    assert_eq!(browser(&fx), vec!["compiled", "error"]);
+    // Fixed: cleared.
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(5000));
+    let id = tasks_started(&advance(&mut st, ready + ms(5100)))[0];
+    let fx = st.update(task_done(id, true), ready + ms(5200));
+    assert_eq!(browser(&fx), vec!["ok"]);
+}
+
+#[test]
+fn a_sidecar_that_fails_starts_again_with_backoff_and_quit_waits_for_it() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    st.update(Event::SidecarStarted { id: 1, pid: 300 }, t0 + ms(5));
+    let exit = |id| Event::SidecarExited {
+        id,
+        status: code(1),
+        output: vec!["boom".into()],
+    };
+    let fx = st.update(exit(1), ready + ms(100));
+    assert!(has_report(
+        &fx,
+        |r| matches!(r, Report::SidecarExited { restart_in: Some(d), requested: false, .. } if *d == Duration::from_secs(1))
+    ));
+    // Starts again when the backoff is over, not before.
+    let fx = advance(&mut st, ready + ms(1000));
+    assert!(sidecar_started(&fx).is_none());
+    let fx = advance(&mut st, ready + ms(1200));
+    let id = sidecar_started(&fx).expect("started again");
+    let fx = st.update(exit(id), ready + ms(1300));
+    assert!(has_report(
+        &fx,
+        |r| matches!(r, Report::SidecarExited { restart_in: Some(d), .. } if *d == Duration::from_secs(2))
+    ));
+    let fx = advance(&mut st, ready + ms(3400));
+    let id = sidecar_started(&fx).expect("started again");
+    st.update(Event::SidecarStarted { id, pid: 301 }, ready + ms(3410));
+    assert_eq!(st.pipeline.sidecars[0].restarts, 2);
+    // Swaps never touch it.
+    let (build, _) = save_and_build(&mut st, &[MAIN_RS], ready + ms(4000));
+    let fx = st.update(finished(build, ok_build(APP, 2)), ready + ms(5000));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StopSidecar { .. })));
+    st.update(exited(1, terminated()), ready + ms(5100));
+    // Quit: it is asked to stop, and hotrun exits once it and the app are gone.
+    let fx = st.update(command(Command::Quit), ready + ms(6000));
+    assert!(fx.contains(&Effect::StopSidecar { id }), "{fx:#?}");
+    st.update(exited(2, terminated()), ready + ms(6100));
+    assert!(exits(&st.update(Event::Clock, ready + ms(6150))).is_empty());
+    let fx = st.update(
+        Event::SidecarExited {
+            id,
+            status: terminated(),
+            output: Vec::new(),
+        },
+        ready + ms(6200),
+    );
+    assert_eq!(exits(&fx), vec![0], "{fx:#?}");
 }
