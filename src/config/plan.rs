@@ -156,6 +156,24 @@ mod tests {
     }
 
     #[test]
+    fn commands_apply_at_once_and_sidecars_start_again() {
+        let old = settings(BASE);
+        let task = "[[on_change]]\npaths = [\"styles/**\"]\nrun = \"gen -o static/a.css\"\n";
+        let on_change = plan(&old, &settings(&format!("{BASE}{task}")), false);
+        assert_eq!(on_change.changed, ["on_change"]);
+        // Its output is watched even when gitignored: the watcher is told.
+        assert!(on_change.rewatch && !on_change.restart_sidecars);
+        assert!(!on_change.rebuild && !on_change.restart);
+        let sidecar = plan(
+            &old,
+            &settings(&format!("{BASE}[[sidecar]]\nrun = \"watch\"\n")),
+            false,
+        );
+        assert_eq!(sidecar.changed, ["sidecar"]);
+        assert!(sidecar.restart_sidecars && !sidecar.rebuild && !sidecar.restart);
+    }
+
+    #[test]
     fn what_is_bound_at_start_stays_and_is_said() {
         let old = settings(&format!("{BASE}listen = [\"127.0.0.1:40001\"]\n"));
         let new = settings(&format!(

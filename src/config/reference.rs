@@ -126,32 +126,32 @@ pub const PIPELINE_EXAMPLES: &str = "\
 # Tailwind CSS: rebuilt when styles or the templates it scans change; the page
 # restyles without a reload.
 # [[on_change]]
-# name = \"tailwind\"
-# paths = [\"styles/**\", \"templates/**\", \"src/**/*.rs\"]
-# run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css\"
+#   name = \"tailwind\"
+#   paths = [\"styles/**\", \"templates/**\", \"src/**/*.rs\"]
+#   run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css\"
 #
 # Sass:
 # [[on_change]]
-# name = \"sass\"
-# paths = [\"styles/**/*.scss\"]
-# run = \"npx sass styles/app.scss static/app.css\"
+#   name = \"sass\"
+#   paths = [\"styles/**/*.scss\"]
+#   run = \"npx sass styles/app.scss static/app.css\"
 #
 # esbuild: a bundle the browser reloads.
 # [[on_change]]
-# name = \"esbuild\"
-# paths = [\"frontend/**/*.ts\"]
-# run = \"npx esbuild frontend/main.ts --bundle --outfile=static/app.js\"
+#   name = \"esbuild\"
+#   paths = [\"frontend/**/*.ts\"]
+#   run = \"npx esbuild frontend/main.ts --bundle --outfile=static/app.js\"
 #
 # templ (Go): the generated *_templ.go files rebuild the app.
 # [[on_change]]
-# name = \"templ\"
-# paths = [\"**/*.templ\"]
-# run = \"templ generate\"
+#   name = \"templ\"
+#   paths = [\"**/*.templ\"]
+#   run = \"templ generate\"
 #
 # Or a tool's own watch mode, kept running beside the app:
 # [[sidecar]]
-# name = \"tailwind\"
-# run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css --watch=always\"
+#   name = \"tailwind\"
+#   run = \"npx @tailwindcss/cli -i styles/app.css -o static/app.css --watch=always\"
 ";
 
 /// How `hotrun init` marks a line that shows an example rather than the default.
@@ -167,12 +167,26 @@ pub fn init_template() -> String {
     );
     for (section, about) in SECTIONS {
         if LIST_SECTIONS.contains(section) {
-            // A list of tables: an empty one would be an error, so its header is
-            // commented out too.
-            let _ = write!(out, "\n# {about}\n# [[{section}]]\n");
-        } else {
-            let _ = write!(out, "\n# {about}\n[{section}]\n");
+            // A list of tables: an empty one would be an error, so it is one commented
+            // block — its keys, then an example to uncomment as a whole.
+            let _ = write!(out, "\n# {about}\n");
+            let keys = KEYS.iter().filter(|k| k.section == *section);
+            for k in keys.clone() {
+                let default = k
+                    .default
+                    .map(|d| format!("; default {d}"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "#   {} ({}{default}): {}", k.name, k.kind, k.doc);
+            }
+            let _ = writeln!(out, "# [[{section}]]");
+            for k in keys {
+                if let Some(example) = k.example {
+                    let _ = writeln!(out, "#   {example}");
+                }
+            }
+            continue;
         }
+        let _ = write!(out, "\n# {about}\n[{section}]\n");
         for k in KEYS.iter().filter(|k| k.section == *section) {
             match (k.default, k.example) {
                 (Some(default), _) => {
@@ -399,11 +413,17 @@ pub fn effective_sections(settings: &Settings) -> Vec<(&'static str, String)> {
         (name, toml::to_string(&doc).unwrap_or_default())
     })
     .collect();
-    // Always there, empty or not, so two configs' sections pair up (`config::plan`).
+    // Always there, so two configs' sections pair up (`config::plan`); empty when
+    // there are none (`on_change = []` after `[ui]` would be a key of `[ui]`).
     for (name, list) in [("on_change", on_change), ("sidecar", sidecar)] {
-        let mut doc = Table::new();
-        doc.insert(name.into(), Value::Array(list));
-        sections.push((name, toml::to_string(&doc).unwrap_or_default()));
+        let text = if list.is_empty() {
+            String::new()
+        } else {
+            let mut doc = Table::new();
+            doc.insert(name.into(), Value::Array(list));
+            toml::to_string(&doc).unwrap_or_default()
+        };
+        sections.push((name, text));
     }
     sections
 }
@@ -419,7 +439,9 @@ pub fn effective(settings: &Settings) -> String {
         settings.root.display()
     );
     for (_, text) in effective_sections(settings) {
-        let _ = write!(out, "\n{text}");
+        if !text.is_empty() {
+            let _ = write!(out, "\n{text}");
+        }
     }
     out
 }

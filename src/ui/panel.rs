@@ -266,6 +266,10 @@ mod tests {
     use crate::core::options::{OnBusy, Options, RestartPolicy};
 
     fn state() -> State {
+        state_with(Vec::new(), Vec::new())
+    }
+
+    fn state_with(tasks: Vec<String>, sidecars: Vec<(String, RestartPolicy)>) -> State {
         let options = Options {
             debounce: Duration::from_millis(30),
             debounce_cap: Duration::from_secs(1),
@@ -277,8 +281,8 @@ mod tests {
             exit_after_builds: None,
             swap: crate::core::options::Swap::Restart,
             routes: false,
-            tasks: Vec::new(),
-            sidecars: Vec::new(),
+            tasks,
+            sidecars,
         };
         let classifier = Classifier::new(
             PathBuf::from("/p"),
@@ -340,6 +344,61 @@ mod tests {
         st.update(Event::AppStarted { gen: 1, pid: 4242 }, t0);
         st.update(Event::Tick, t0 + Duration::from_secs(1));
         st
+    }
+
+    #[test]
+    fn commands_share_a_line_and_each_sidecar_has_one() {
+        let t0 = Instant::now();
+        let mut st = state_with(
+            vec!["tailwind".into(), "templ".into()],
+            vec![("esbuild".into(), RestartPolicy::OnFailure)],
+        );
+        let watching = Event::Watching {
+            roots: vec![PathBuf::from("/p")],
+            directories: 1,
+            polling: None,
+        };
+        st.update(watching, t0);
+        // Runs 1 and 2 are the sidecar's and tailwind's; templ's is 3.
+        st.update(Event::SidecarStarted { id: 1, pid: 77 }, t0);
+        let ok = BuildOutcome {
+            executable: None,
+            duration: Duration::from_millis(41),
+            ..outcome(true)
+        };
+        st.update(
+            Event::TaskFinished { id: 2, outcome: ok },
+            t0 + Duration::from_millis(50),
+        );
+        let r = render(&st, &info(), 100, t0 + Duration::from_millis(300));
+        let lines = r.lines.join("\n");
+        assert!(
+            lines.contains("on change: tailwind ok 41ms · templ running 0.3s"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("sidecar esbuild running · pid 77 · up 0.3s"),
+            "{lines}"
+        );
+        st.update(
+            Event::SidecarExited {
+                id: 1,
+                status: ExitStatus {
+                    code: Some(1),
+                    signal: None,
+                },
+                output: Vec::new(),
+            },
+            t0 + Duration::from_secs(1),
+        );
+        let r = render(&st, &info(), 100, t0 + Duration::from_secs(1));
+        assert!(
+            r.lines
+                .iter()
+                .any(|l| l == "sidecar esbuild exited (code 1) · again in 1.0s"),
+            "{:?}",
+            r.lines
+        );
     }
 
     #[test]

@@ -138,10 +138,15 @@ pub fn plain(report: &Report, settings: &UiSettings, root: &Path) -> Option<(Tag
             if outcome.ok {
                 (Tag::Hotrun, format!("{name} ok in {took}"))
             } else {
+                // Its first diagnostic names it already.
                 let first = outcome
                     .diagnostics
                     .first()
-                    .map(|d| format!(": {}", d.message))
+                    .map(|d| {
+                        let prefix = format!("{name} failed");
+                        let message = d.message.strip_prefix(&prefix).unwrap_or(&d.message);
+                        format!(": {}", message.trim_start_matches([':', ' ']))
+                    })
                     .unwrap_or_default();
                 (
                     Tag::Error,
@@ -255,5 +260,73 @@ pub fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::cli::{ColorChoice, UiMode};
+    use crate::config::settings::Ui;
+
+    fn settings() -> UiSettings {
+        UiSettings {
+            mode: Ui::Plain,
+            requested_mode: UiMode::Plain,
+            color: false,
+            requested_color: ColorChoice::Never,
+            clear_on_rebuild: false,
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn a_command_s_lines_are_tagged_with_its_name_and_its_failure_says_what_failed() {
+        let root = Path::new("/p");
+        let (tag, text) = plain(
+            &Report::ToolOutput {
+                sidecar: false,
+                name: "tailwind".into(),
+                line: "Done in 41ms".into(),
+            },
+            &settings(),
+            root,
+        )
+        .unwrap();
+        let line = format_line(&tag, &text, false);
+        assert!(line.ends_with(" tailwind Done in 41ms"), "{line}");
+        // Short names keep the column of the others.
+        let line = format_line(&Tag::Tool("sass".into()), "x", false);
+        assert!(line.ends_with(" sass   x"), "{line}");
+        let failed = crate::core::event::BuildOutcome {
+            ok: false,
+            cancelled: false,
+            duration: std::time::Duration::from_millis(120),
+            diagnostics: vec![crate::core::event::Diagnostic {
+                level: "error".into(),
+                message: "tailwind failed: CssSyntaxError".into(),
+                rendered: String::new(),
+                file: None,
+                line: None,
+                column: None,
+            }],
+            executable: None,
+            input_files: Vec::new(),
+            input_dirs: Vec::new(),
+        };
+        let (tag, text) = plain(
+            &Report::TaskFinished {
+                name: "tailwind".into(),
+                outcome: failed,
+            },
+            &settings(),
+            root,
+        )
+        .unwrap();
+        assert_eq!(tag, Tag::Error);
+        assert_eq!(
+            text,
+            "tailwind failed in 120ms: CssSyntaxError — the running app is untouched"
+        );
     }
 }

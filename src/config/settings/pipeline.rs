@@ -266,6 +266,30 @@ pub fn named_outputs(run: &str) -> Vec<String> {
             format!("/{value}")
         });
     };
+    // Sass names its output by position: `sass in.scss out.css`, `sass in.scss:out.css`.
+    let sass = words.iter().position(|w| {
+        matches!(
+            w.rsplit('/').next(),
+            Some("sass" | "node-sass" | "dart-sass")
+        )
+    });
+    if let Some(at) = sass {
+        let positional: Vec<&String> = words[at + 1..]
+            .iter()
+            .take_while(|w| !matches!(w.as_str(), "&&" | "||" | ";" | "|"))
+            .filter(|w| !w.starts_with('-'))
+            .collect();
+        for word in &positional {
+            if let Some((_, out)) = word.split_once(':') {
+                take(out, !out.ends_with(".css"));
+            }
+        }
+        if let [_, out] = positional.as_slice() {
+            if !out.contains(':') {
+                take(out, false);
+            }
+        }
+    }
     let mut words = words.iter().peekable();
     while let Some(word) = words.next() {
         let word = word.as_str();
@@ -340,6 +364,14 @@ mod tests {
         // Nothing hotrun could name: absolute, outside the root, a flag with no value.
         assert!(named_outputs("tool -o /tmp/x --output ../y --out -v").is_empty());
         assert!(named_outputs("templ generate").is_empty());
+        assert_eq!(
+            named_outputs("npx sass styles/app.scss static/app.css --no-source-map"),
+            ["/static/app.css"]
+        );
+        assert_eq!(
+            named_outputs("sass --watch styles:static/css"),
+            ["/static/css/"]
+        );
     }
 
     #[test]
