@@ -228,9 +228,9 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
   function hideOverlay() {
     if (overlay) overlay.host.remove(), (overlay = null);
   }
-  function showErrors(diagnostics) {
+  function showErrors(diagnostics, title) {
     const list = Array.isArray(diagnostics) ? diagnostics : [];
-    showOverlay('failed', 'Build failed', (panel) => {
+    showOverlay('failed', typeof title === 'string' && title ? title : 'Build failed', (panel) => {
       for (const d of list.slice(0, MAX_DIAGNOSTICS)) {
         const block = el('div', 'diagnostic');
         block.setAttribute('data-level', String(d.level || ''));
@@ -370,7 +370,7 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
 
   // ---- messages ----
   function applyState(msg) {
-    if (msg.state === 'failed') showErrors(msg.diagnostics);
+    if (msg.state === 'failed') showErrors(msg.diagnostics, msg.title);
     else if (msg.state === 'exited') showExited(msg);
     else if (msg.state === 'running') hideOverlay();
   }
@@ -409,7 +409,7 @@ pre{margin:8px 0 0;padding:10px 12px;overflow:auto;background:#0f1115;border-rad
         reload();
         break;
       case 'ok': hideOverlay(); break; // the binary did not change
-      case 'error': showErrors(msg.diagnostics); break;
+      case 'error': showErrors(msg.diagnostics, msg.title); break;
       case 'exited': showExited(msg); break;
       case 'reload': reload(msg.path); break;
       case 'css': refreshCss(msg.path || ''); break; // no path: refresh every stylesheet

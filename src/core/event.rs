@@ -236,8 +236,12 @@ pub enum Browser {
     Compiled,
     /// A build succeeded without changing the binary: clear the overlay.
     Ok,
-    /// A build failed: show its diagnostics over the page.
-    Error { diagnostics: Vec<Diagnostic> },
+    /// A build or an `[[on_change]]` command failed: show the diagnostics over the
+    /// page, under `title` (`None`: "Build failed").
+    Error {
+        diagnostics: Vec<Diagnostic>,
+        title: Option<String>,
+    },
     /// The app stopped by itself; its last output lines say why. `rolled_back`: it was
     /// a new generation that died on start, and the old one still serves (the page keeps
     /// its build).

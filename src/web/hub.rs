@@ -60,7 +60,7 @@ struct Inner {
     current: Current,
     /// The last build failed with these; until a build succeeds, a tab that connects
     /// shows them (also after a restart of the old app).
-    failure: Option<Vec<Diagnostic>>,
+    failure: Option<(Vec<Diagnostic>, Option<String>)>,
     /// A build started and has not failed (yet): the next `compiled` is its app.
     building: bool,
     clients: Vec<mpsc::Sender<Arc<str>>>,
@@ -131,9 +131,12 @@ impl Hub {
         let mut hello = json!({ "type": "hello", "build_id": self.build_id(inner.live) });
         match (&inner.current, &inner.failure) {
             (Current::Building, _) => hello["state"] = json!("building"),
-            (_, Some(diagnostics)) => {
+            (_, Some((diagnostics, title))) => {
                 hello["state"] = json!("failed");
                 hello["diagnostics"] = diagnostics_json(diagnostics);
+                if let Some(title) = title {
+                    hello["title"] = json!(title);
+                }
             }
             (Current::Running, None) => hello["state"] = json!("running"),
             (Current::Exited(status, output), None) => {
@@ -167,13 +170,13 @@ impl Hub {
                 inner.building = false;
                 inner.failure = None;
             }
-            Browser::Error { diagnostics } => {
+            Browser::Error { diagnostics, title } => {
                 // The old app (if any) still serves.
                 if inner.current == Current::Building {
                     inner.current = Current::Running;
                 }
                 inner.building = false;
-                inner.failure = Some(diagnostics.clone());
+                inner.failure = Some((diagnostics.clone(), title.clone()));
             }
             // A new generation that died on start: the old one still serves, and the
             // page keeps its build.
@@ -195,7 +198,12 @@ impl Hub {
             Browser::Building { files } => {
                 wire["files"] = files.iter().map(|f| self.relative(f)).collect()
             }
-            Browser::Error { diagnostics } => wire["diagnostics"] = diagnostics_json(diagnostics),
+            Browser::Error { diagnostics, title } => {
+                wire["diagnostics"] = diagnostics_json(diagnostics);
+                if let Some(title) = title {
+                    wire["title"] = json!(title);
+                }
+            }
             Browser::Exited {
                 status,
                 output,
@@ -444,9 +452,11 @@ mod tests {
         assert_eq!(hello(&hub)["state"], "running");
         hub.send(&Browser::Error {
             diagnostics: vec![diagnostic("warning"), diagnostic("error")],
+            title: None,
         });
         let failed = hello(&hub);
         assert_eq!(failed["state"], "failed");
+        assert!(failed.get("title").is_none());
         assert_eq!(failed["build_id"], compiled["build_id"]);
         // Errors first: warnings are left out when there are errors.
         assert_eq!(failed["diagnostics"].as_array().unwrap().len(), 1);

@@ -523,8 +523,29 @@ impl State {
         fx.push(Effect::Browser(if diagnostics.is_empty() {
             Browser::Ok
         } else {
-            Browser::Error { diagnostics }
+            Browser::Error {
+                diagnostics,
+                title: self.failure_title(),
+            }
         }));
+    }
+
+    /// The overlay's title when commands failed: "tailwind failed", "The build and
+    /// sass failed"; `None` when only the build did.
+    fn failure_title(&self) -> Option<String> {
+        let failing = self.pipeline.failing();
+        if failing.is_empty() {
+            return None;
+        }
+        let names = match failing.as_slice() {
+            [one] => one.to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        };
+        Some(match self.last {
+            LastBuild::Failed { .. } => format!("The build and {names} failed"),
+            _ => format!("{names} failed"),
+        })
     }
 
     /// A new app is live: the tabs reload, and see the failing commands' output again.
@@ -534,6 +555,7 @@ impl State {
         if !failures.is_empty() {
             fx.push(Effect::Browser(Browser::Error {
                 diagnostics: failures,
+                title: self.failure_title(),
             }));
         }
     }

@@ -175,6 +175,15 @@ impl Pipeline {
             .collect()
     }
 
+    /// The names of the commands whose last run failed.
+    pub fn failing(&self) -> Vec<&str> {
+        self.tasks
+            .iter()
+            .filter(|t| t.failed.is_some())
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
     /// The earliest time a command's burst is over or a sidecar starts again.
     pub fn next_deadline(&self, options: &Options) -> Option<Instant> {
         let settled = self.tasks.iter().filter_map(|t| match &t.run {

@@ -1178,7 +1178,7 @@ fn browsers_hear_errors_ok_and_exits() {
     assert_eq!(
         fx.iter()
             .find_map(|e| match e {
-                Effect::Browser(Browser::Error { diagnostics }) => Some(diagnostics.clone()),
+                Effect::Browser(Browser::Error { diagnostics, .. }) => Some(diagnostics.clone()),
                 _ => None,
             })
             .expect("an error message"),
@@ -1859,6 +1859,8 @@ fn a_failing_command_shows_over_the_page_until_it_succeeds_and_the_app_is_untouc
     let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
     let fx = st.update(task_done(id, false), ready + ms(1200));
     assert_eq!(browser(&fx), vec!["error"]);
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Browser(Browser::Error { title: Some(t), .. }) if t == "tailwind failed")));
     assert!(stopped(&fx).is_empty() && spawned(&fx).is_empty());
     assert!(has_report(
         &fx,
