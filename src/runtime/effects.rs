@@ -253,10 +253,15 @@ impl Effects {
     /// Start run `id` of `[[on_change]]` command `task`; one that cannot start fails at
     /// once, saying why.
     fn start_task(&mut self, id: u64, task: usize) {
-        let Some(settings) = self.settings.pipeline.tasks.get(task) else {
-            return;
+        let started = match self.settings.pipeline.tasks.get(task) {
+            Some(settings) => {
+                pipeline::start_task(id, settings, &self.settings.root, self.tx.clone())
+            }
+            None => Err(anyhow::anyhow!(
+                "no [[on_change]] number {task} in the config"
+            )),
         };
-        match pipeline::start_task(id, settings, &self.settings.root, self.tx.clone()) {
+        match started {
             Ok(handle) => {
                 self.tasks.insert(id, handle);
             }
@@ -273,10 +278,13 @@ impl Effects {
     /// Start run `id` of sidecar `sidecar`; one that cannot start exits at once (code
     /// 127), saying why.
     fn start_sidecar(&mut self, id: u64, sidecar: usize) {
-        let Some(settings) = self.settings.pipeline.sidecars.get(sidecar) else {
-            return;
+        let started = match self.settings.pipeline.sidecars.get(sidecar) {
+            Some(settings) => pipeline::start_sidecar(id, settings, self.tx.clone()),
+            None => Err(anyhow::anyhow!(
+                "no [[sidecar]] number {sidecar} in the config"
+            )),
         };
-        match pipeline::start_sidecar(id, settings, self.tx.clone()) {
+        match started {
             Ok(handle) => {
                 self.sidecars.insert(id, handle);
             }
