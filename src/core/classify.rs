@@ -103,6 +103,9 @@ pub struct TaskGlobs {
     pub paths: GlobSet,
     /// What its command line names as written (`-o static/app.css`): never a trigger.
     pub outputs: GlobSet,
+    /// The folders of those outputs: what changes there while it runs is its own
+    /// writing too (a source map, chunks beside a bundle).
+    pub output_dirs: Vec<PathBuf>,
 }
 
 impl Classifier {
@@ -136,6 +139,14 @@ impl Classifier {
             .filter(|(_, t)| t.paths.is_match(rel) && !t.outputs.is_match(rel))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// `path` is beside what `[[on_change]]` command `task` says it writes.
+    pub fn beside_output(&self, task: usize, path: &Path) -> bool {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        self.tasks
+            .get(task)
+            .is_some_and(|t| t.output_dirs.iter().any(|d| rel.starts_with(d)))
     }
 
     /// Restart-only files (globs, and exact paths such as the env files) and assets.

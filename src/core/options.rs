@@ -58,6 +58,10 @@ pub struct Options {
     /// The `[[on_change]]` commands' names, in order (what starts them is the
     /// classifier's: `Classifier::tasks_for`).
     pub tasks: Vec<String>,
+    /// A file a command wrote is seen this long after it exited at the latest (the
+    /// watcher holds a created file 50 ms, a vanished one 250 ms; a poller sees it at
+    /// its next look).
+    pub output_latency: Duration,
     /// The sidecars: name and when to start one again that exited.
     pub sidecars: Vec<(String, RestartPolicy)>,
 }

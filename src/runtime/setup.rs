@@ -184,6 +184,22 @@ fn classifier(settings: &Settings, cli: &Cli, inputs: Inputs, root: PathBuf) -> 
         .map(|t| TaskGlobs {
             paths: t.paths.set.clone(),
             outputs: globs(t.outputs.iter()).unwrap_or_else(|_| globset::GlobSet::empty()),
+            output_dirs: t
+                .outputs
+                .iter()
+                .map(|o| {
+                    let o = o.trim_start_matches('/');
+                    match o.strip_suffix('/') {
+                        Some(dir) => PathBuf::from(dir),
+                        None => PathBuf::from(o)
+                            .parent()
+                            .map(PathBuf::from)
+                            .unwrap_or_default(),
+                    }
+                })
+                // An output in the root says nothing of its neighbours.
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect(),
         })
         .collect();
     Classifier::new(root, inputs, settings.watch.rebuild.set.clone())

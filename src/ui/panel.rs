@@ -283,6 +283,7 @@ mod tests {
             routes: false,
             tasks,
             sidecars,
+            output_latency: Duration::from_millis(300),
         };
         let classifier = Classifier::new(
             PathBuf::from("/p"),

@@ -13,6 +13,7 @@ mod live;
 mod loops;
 mod output;
 mod panel;
+mod pipeline;
 mod processes;
 mod reload;
 mod saves;

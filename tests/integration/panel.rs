@@ -214,3 +214,81 @@ fn wait_http_plain(port: u16, body: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_panel_shows_the_on_change_commands_and_the_sidecars() {
+    let app = command_project("[run]\ncmd = 'exec sleep 1000'\n");
+    // The sidecar's pid, written where hotrun does not watch.
+    let out = TempDir::new();
+    let pid_file = out.path().join("sidecar.pid");
+    let mut config = std::fs::read_to_string(app.path().join(".hotrun.toml")).unwrap();
+    config.push_str(&format!(
+        "[[sidecar]]\nname = \"watcher\"\nrun = 'echo $$ > {}; exec sleep 1000'\n",
+        pid_file.display()
+    ));
+    write(&app.path().join(".hotrun.toml"), &config);
+    crate::pipeline::add_generator(app.path(), "gen", r#"["styles/**"]"#);
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing: .ci/run must install it"
+        );
+        eprintln!("SKIPPED: the panel test needs tmux, which is not installed");
+        return;
+    }
+    // A session of its own: the other panel test may run at the same time.
+    let session = format!("hotrun-test-{}-pipeline", std::process::id());
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "110",
+            "-y",
+            "24",
+            "-c",
+        ])
+        .arg(app.path())
+        .arg(format!("{} ; sleep 600", hotrun_bin().display()))
+        .env_remove("TMUX")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux { session };
+
+    tmux.wait("the first run and the sidecar", |_, panel| {
+        panel.contains("on change: gen ok ") && panel.contains("sidecar watcher running · pid ")
+    });
+    let start = Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .filter(|p| p.ends_with('\n'))
+        {
+            break pid.trim().to_string();
+        }
+        assert!(start.elapsed() < DEADLINE, "the sidecar wrote no pid");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    tmux.wait("the sidecar's pid and uptime", |_, panel| {
+        panel.contains(&format!("sidecar watcher running · pid {pid} · up "))
+    });
+
+    let input = app.path().join("styles/in.css");
+    write(&input, "h1 { color: error; }\n");
+    tmux.wait("the failed run", |_, panel| {
+        panel.contains("on change: gen failed")
+    });
+    write(&input, "h1 { color: rgb(1, 2, 3); }\n");
+    tmux.wait("the fixed run", |_, panel| {
+        panel.contains("on change: gen ok ")
+    });
+    assert!(
+        tmux.panel()
+            .contains(&format!("sidecar watcher running · pid {pid} · up ")),
+        "{}",
+        tmux.panel()
+    );
+}

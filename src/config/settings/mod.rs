@@ -72,6 +72,7 @@ impl Settings {
             swap: crate::core::options::Swap::Restart,
             routes: false,
             tasks: self.pipeline.tasks.iter().map(|t| t.name.clone()).collect(),
+            output_latency: Duration::from_millis(300) + self.watch.poll.unwrap_or_default() * 2,
             sidecars: self
                 .pipeline
                 .sidecars
@@ -330,6 +331,71 @@ mod tests {
         let cli = <Cli as clap::Parser>::try_parse_from(["hotrun"])?;
         let site = PathBuf::from("/site");
         resolve(&cli, site.clone(), Some(site), Some(loaded))
+    }
+
+    // `[[on_change]]` and `[[sidecar]]` (`pipeline.rs`).
+    fn resolve_with(text: &str, flags: &[&str]) -> Result<crate::config::settings::Settings> {
+        let loaded = crate::config::file::parse(std::path::Path::new("c.toml"), text.into())?;
+        let mut args = vec!["hotrun"];
+        args.extend(flags);
+        let cli = <crate::config::cli::Cli as clap::Parser>::try_parse_from(args)?;
+        let site = PathBuf::from("/site");
+        resolve(&cli, site.clone(), Some(site), Some(loaded))
+    }
+
+    fn error(text: &str, flags: &[&str]) -> String {
+        format!("{:#}", resolve_with(text, flags).unwrap_err())
+    }
+
+    #[test]
+    fn bad_sections_point_at_their_line() {
+        assert_eq!(
+            error("[[on_change]]\npaths = [\"a/**\"]\nrun = \" \"\n", &[]),
+            "c.toml:3:7: `on_change[0].run`: is empty: name the command to run"
+        );
+        assert_eq!(
+            error("[[on_change]]\npaths = []\nrun = \"x\"\n", &[]),
+            "c.toml:2:9: `on_change[0].paths`: is empty: name the files whose changes run the command (globs)"
+        );
+        let twice = "[[on_change]]\npaths = [\"a\"]\nrun = \"x\"\nname = \"gen\"\n\
+                     [[sidecar]]\nrun = \"y\"\nname = \"gen\"\n";
+        assert_eq!(
+            error(twice, &[]),
+            "c.toml:7:8: `sidecar[0].name`: `gen` names another [[on_change]] or [[sidecar]] already"
+        );
+        assert!(error("[[on_change]]\nrun = \"x\"\n", &[]).contains("missing field `paths`"));
+        assert!(
+            error("[[sidecar]]\nrun = \"x\"\nrestart = \"sometimes\"\n", &[]).contains("restart")
+        );
+        assert_eq!(
+            error("", &["--on-change", "styles/**"]),
+            "--on-change styles/**: expected GLOB=CMD (for example 'styles/**=npx tailwindcss -i styles/app.css -o static/app.css')"
+        );
+        assert_eq!(
+            error("", &["--on-change", "a[=x"]),
+            "--on-change a[=x: invalid glob `a[`: unclosed character class; missing ']'"
+        );
+    }
+
+    #[test]
+    fn flags_add_to_the_file_s_commands() {
+        let settings = resolve_with(
+            "[[on_change]]\npaths = [\"styles/**\"]\nrun = \"npx tailwindcss -o static/a.css\"\n",
+            &["--on-change", "**/*.templ=templ generate"],
+        )
+        .unwrap();
+        let names: Vec<&str> = settings
+            .pipeline
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["tailwindcss", "templ"]);
+        assert_eq!(settings.pipeline.tasks[0].outputs, ["/static/a.css"]);
+        assert!(settings.pipeline.tasks[1]
+            .paths
+            .set
+            .is_match("views/x.templ"));
     }
 
     #[test]

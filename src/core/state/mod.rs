@@ -386,7 +386,7 @@ impl State {
                 // first runs, so the first page has what they make.
                 if self.next_build == 0 && !self.first_build_waits && self.quitting.is_none() {
                     self.pipeline.start(now, &mut fx);
-                    if self.pipeline.running() {
+                    if self.pipeline.busy() {
                         self.first_build_waits = true;
                     } else {
                         self.start_build(Vec::new(), now, &mut fx);
@@ -481,7 +481,10 @@ impl State {
             }
             Event::ToolOutput { id, line } => fx.extend(self.pipeline.on_output(id, line)),
             Event::TaskFinished { id, outcome } => {
-                if self.pipeline.on_task_finished(id, outcome, now, &mut fx) {
+                if self
+                    .pipeline
+                    .on_task_finished(&self.options, id, outcome, now, &mut fx)
+                {
                     self.show_failures(&mut fx);
                 }
                 self.release_first_build(now, &mut fx);
@@ -501,7 +504,7 @@ impl State {
     /// The commands' first runs are over (or were dropped): the first build starts,
     /// with what changed meanwhile.
     fn release_first_build(&mut self, now: Instant, fx: &mut Vec<Effect>) {
-        if !self.first_build_waits || self.pipeline.running() || self.quitting.is_some() {
+        if !self.first_build_waits || self.pipeline.busy() || self.quitting.is_some() {
             return;
         }
         self.first_build_waits = false;

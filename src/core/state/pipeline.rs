@@ -37,17 +37,26 @@ pub struct Task {
     pub failed: Option<Vec<Diagnostic>>,
     /// The last run that ended: whether it succeeded, and how long it took.
     pub last: Option<(bool, Duration)>,
-    /// Changes of its inputs seen until then were written by its last run…
+    /// Until then what changes may still be its last run's writing (the watcher sees a
+    /// file a little after it is written).
     quiet_until: Option<Instant>,
-    /// …and such files never start it again.
+    /// Files it writes, learned (beside its named outputs, or changed during
+    /// [`SUSPECT_STRIKES`] + 1 of its runs in a row): they never start it again — until one changes while nothing
+    /// of it runs: then someone else wrote it, and it is an input after all.
     outputs: BTreeSet<PathBuf>,
+    /// Files that changed while it did not run: what the user edits.
+    inputs: BTreeSet<PathBuf>,
+    /// Files not known either way that changed during a run (or just after) and ran it
+    /// again, and how many times in a row (see [`SUSPECT_STRIKES`]).
+    suspects: std::collections::BTreeMap<PathBuf, u8>,
 }
 
-/// A file a command writes is seen this long after it exits at the latest (the
-/// watcher holds a created file 50 ms, a vanished one 250 ms).
-const OUTPUT_LATENCY: Duration = Duration::from_millis(300);
+/// A file not known either way that changed during (or just after) this many runs in
+/// a row, each started again for it, is the command's own writing. Fewer could take a
+/// user's quick saves (a save, then a formatter's) for output and miss one.
+const SUSPECT_STRIKES: u8 = 2;
 
-/// At most this many files learned as a command's outputs.
+/// At most this many files learned as a command's outputs, inputs or suspects (each).
 const OUTPUTS_MAX: usize = 1000;
 
 /// Where a sidecar is.
@@ -215,16 +224,32 @@ impl Pipeline {
                 let Some(task) = self.tasks.get_mut(i) else {
                     continue;
                 };
-                if task.outputs.contains(file) {
+                let quiet = task.quiet_until.is_some_and(|q| now <= q);
+                let idle = task.run == TaskRun::Idle && !quiet;
+                if idle {
+                    // Nothing of its own runs: whoever wrote this, it is an input.
+                    task.outputs.remove(file);
+                    task.suspects.remove(file);
+                    learn(&mut task.inputs, file);
+                } else if task.outputs.contains(file) {
                     continue;
                 }
-                match &mut task.run {
-                    TaskRun::Idle if task.quiet_until.is_some_and(|q| now <= q) => {
-                        // Written by the run that just ended.
-                        if task.outputs.len() < OUTPUTS_MAX {
-                            task.outputs.insert(file.clone());
-                        }
+                let known = task.inputs.contains(file);
+                if !idle && !known {
+                    // Changed while it runs or just after: beside what it says it
+                    // writes, or changed during runs in a row (each started again for
+                    // it), it is the command's own writing. Else it is taken for an edit.
+                    let strikes = task.suspects.get(file).copied().unwrap_or(0);
+                    if classifier.beside_output(i, file) || strikes >= SUSPECT_STRIKES {
+                        task.suspects.remove(file);
+                        learn(&mut task.outputs, file);
+                        continue;
                     }
+                    if task.suspects.len() < OUTPUTS_MAX || strikes > 0 {
+                        task.suspects.insert(file.clone(), strikes + 1);
+                    }
+                }
+                match &mut task.run {
                     TaskRun::Idle => {
                         task.run = TaskRun::Settling {
                             first: now,
@@ -329,6 +354,7 @@ impl Pipeline {
     /// pipeline's failures changed.
     pub fn on_task_finished(
         &mut self,
+        options: &Options,
         id: u64,
         outcome: BuildOutcome,
         now: Instant,
@@ -343,7 +369,7 @@ impl Pipeline {
             return false;
         };
         task.run = TaskRun::Idle;
-        task.quiet_until = Some(now + OUTPUT_LATENCY);
+        task.quiet_until = Some(now + options.output_latency);
         task.last = Some((outcome.ok, outcome.duration));
         let was_failing = task.failed.is_some();
         task.failed = (!outcome.ok).then(|| outcome.diagnostics.clone());
@@ -492,6 +518,13 @@ impl Pipeline {
     }
 }
 
+/// Remember `file` in a bounded set.
+fn learn(set: &mut BTreeSet<PathBuf>, file: &std::path::Path) {
+    if set.len() < OUTPUTS_MAX || set.contains(file) {
+        set.insert(file.to_path_buf());
+    }
+}
+
 /// The run of a sidecar whose helper may still be alive.
 fn sidecar_id(run: &SidecarRun) -> Option<u64> {
     match *run {
@@ -517,6 +550,8 @@ fn tasks(options: &Options) -> Vec<Task> {
             last: None,
             quiet_until: None,
             outputs: BTreeSet::new(),
+            inputs: BTreeSet::new(),
+            suspects: Default::default(),
         })
         .collect()
 }

@@ -37,6 +37,7 @@ fn options() -> Options {
         routes: false,
         tasks: Vec::new(),
         sidecars: Vec::new(),
+        output_latency: ms(300),
     }
 }
 
@@ -1700,6 +1701,7 @@ fn pipeline_state() -> State {
     let classifier = classifier().with_tasks(vec![crate::core::classify::TaskGlobs {
         paths: paths.build().unwrap(),
         outputs: glob("/static/out.css"),
+        output_dirs: vec![PathBuf::from("static")],
     }]);
     let options = Options {
         tasks: vec!["tailwind".into()],
@@ -1840,14 +1842,85 @@ fn what_a_command_writes_never_runs_it_again() {
     let fx = deliver(&mut st, changed(&["/p/static/other.css"]), ready + ms(3250));
     assert!(!fx.iter().any(|e| matches!(e, Effect::CancelTask { .. })));
     assert!(tasks_started(&advance(&mut st, ready + ms(5000))).is_empty());
-    let fx = deliver(&mut st, changed(&["/p/static/other.css"]), ready + ms(6000));
-    assert!(
-        tasks_started(&advance(&mut st, ready + ms(7000))).is_empty(),
-        "{fx:#?}"
-    );
+    // The same file changed while nothing of the command runs: someone else wrote it,
+    // and it is an input after all.
+    deliver(&mut st, changed(&["/p/static/other.css"]), ready + ms(6000));
+    assert_eq!(tasks_started(&advance(&mut st, ready + ms(7000))).len(), 1);
     // An input edited later runs it as ever.
     deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(8000));
     assert_eq!(tasks_started(&advance(&mut st, ready + ms(9000))).len(), 1);
+}
+
+#[test]
+fn an_input_saved_again_just_after_a_run_runs_it_again() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    st.update(task_done(id, true), ready + ms(1200));
+    // Format-on-save writes it again 50 ms later: a known input, never an output.
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1250));
+    assert_eq!(tasks_started(&advance(&mut st, ready + ms(1400))).len(), 1);
+}
+
+#[test]
+fn a_file_written_during_three_runs_in_a_row_is_the_command_s_and_stops_no_more_runs() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let mut id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    // Beside its named output (a source map): its own, even the first time.
+    let fx = deliver(
+        &mut st,
+        changed(&["/p/static/out.css.map"]),
+        ready + ms(1120),
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CancelTask { .. })),
+        "{fx:#?}"
+    );
+    // A cache among its inputs: taken for an edit twice (a save, then a formatter's,
+    // each landing during a run)…
+    let mut at = ready + ms(1150);
+    for _ in 0..2 {
+        let fx = deliver(&mut st, changed(&["/p/styles/.cache"]), at);
+        assert!(fx.contains(&Effect::CancelTask { id }), "{fx:#?}");
+        id = tasks_started(&advance(&mut st, at + ms(100)))[0];
+        at += ms(150);
+    }
+    // …and for the command's own when it changes during a third run in a row.
+    let fx = deliver(&mut st, changed(&["/p/styles/.cache"]), at);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CancelTask { .. })),
+        "{fx:#?}"
+    );
+    st.update(task_done(id, true), at + ms(50));
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(3000));
+    let id = tasks_started(&advance(&mut st, ready + ms(3100)))[0];
+    let fx = deliver(&mut st, changed(&["/p/styles/.cache"]), ready + ms(3150));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::CancelTask { .. })));
+    let fx = st.update(task_done(id, true), ready + ms(3200));
+    assert!(tasks_started(&fx).is_empty());
+    assert!(tasks_started(&advance(&mut st, ready + ms(4000))).is_empty());
+}
+
+#[test]
+fn the_first_build_waits_for_a_rerun_of_a_cancelled_first_run() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    st.update(watching(), t0);
+    let fx = deliver(&mut st, changed(&["/p/styles/app.css"]), t0 + ms(10));
+    assert!(fx.contains(&Effect::CancelTask { id: 2 }));
+    // The cancelled run ends: the rerun is still to come, so the build waits.
+    let fx = st.update(task_done(2, false), t0 + ms(20));
+    assert!(builds_started(&fx).is_empty(), "{fx:#?}");
+    let fx = advance(&mut st, t0 + ms(100));
+    let id = tasks_started(&fx)[0];
+    assert!(builds_started(&fx).is_empty());
+    let fx = st.update(task_done(id, true), t0 + ms(200));
+    assert_eq!(builds_started(&fx).len(), 1);
 }
 
 #[test]
