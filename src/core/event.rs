@@ -236,11 +236,17 @@ pub enum Browser {
     Compiled,
     /// A build succeeded without changing the binary: clear the overlay.
     Ok,
+    /// The failing `[[on_change]]` commands succeeded and nothing else fails: clear the
+    /// overlay (`ok` on the wire), whatever the build or the app is doing.
+    Fixed,
     /// A build or an `[[on_change]]` command failed: show the diagnostics over the
     /// page, under `title` (`None`: "Build failed").
     Error {
         diagnostics: Vec<Diagnostic>,
         title: Option<String>,
+        /// A build just ended (failed): else a command did, and what the build and the
+        /// app do is as it was.
+        build_ended: bool,
     },
     /// The app stopped by itself; its last output lines say why. `rolled_back`: it was
     /// a new generation that died on start, and the old one still serves (the page keeps
@@ -262,7 +268,7 @@ impl Browser {
         match self {
             Browser::Building { .. } => "building",
             Browser::Compiled => "compiled",
-            Browser::Ok => "ok",
+            Browser::Ok | Browser::Fixed => "ok",
             Browser::Error { .. } => "error",
             Browser::Exited { .. } => "exited",
             Browser::Reload { .. } => "reload",

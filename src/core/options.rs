@@ -55,9 +55,10 @@ pub struct Options {
     /// Each generation listens on a port of its own behind the proxy: the proxy is
     /// pointed at one once it serves (`Effect::Route`).
     pub routes: bool,
-    /// The `[[on_change]]` commands' names, in order (what starts them is the
-    /// classifier's: `Classifier::tasks_for`).
-    pub tasks: Vec<String>,
+    /// The `[[on_change]]` commands, in order: name, and what it runs on which changes
+    /// (to tell a changed one at a config edit). What starts them is the classifier's
+    /// (`Classifier::tasks_for`).
+    pub tasks: Vec<(String, String)>,
     /// A file a command wrote is seen this long after it exited at the latest (the
     /// watcher holds a created file 50 ms, a vanished one 250 ms; a poller sees it at
     /// its next look).

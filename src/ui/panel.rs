@@ -269,7 +269,7 @@ mod tests {
         state_with(Vec::new(), Vec::new())
     }
 
-    fn state_with(tasks: Vec<String>, sidecars: Vec<(String, RestartPolicy)>) -> State {
+    fn state_with(tasks: Vec<(String, String)>, sidecars: Vec<(String, RestartPolicy)>) -> State {
         let options = Options {
             debounce: Duration::from_millis(30),
             debounce_cap: Duration::from_secs(1),
@@ -351,7 +351,10 @@ mod tests {
     fn commands_share_a_line_and_each_sidecar_has_one() {
         let t0 = Instant::now();
         let mut st = state_with(
-            vec!["tailwind".into(), "templ".into()],
+            vec![
+                ("tailwind".into(), "a".into()),
+                ("templ".into(), "b".into()),
+            ],
             vec![("esbuild".into(), RestartPolicy::OnFailure)],
         );
         let watching = Event::Watching {

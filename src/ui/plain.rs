@@ -138,19 +138,20 @@ pub fn plain(report: &Report, settings: &UiSettings, root: &Path) -> Option<(Tag
             if outcome.ok {
                 (Tag::Hotrun, format!("{name} ok in {took}"))
             } else {
-                // Its first diagnostic names it already.
-                let first = outcome
-                    .diagnostics
-                    .first()
-                    .map(|d| {
-                        let prefix = format!("{name} failed");
-                        let message = d.message.strip_prefix(&prefix).unwrap_or(&d.message);
-                        format!(": {}", message.trim_start_matches([':', ' ']))
+                // Its first diagnostic names it already: `tailwind failed: why`, or
+                // `tailwind failed with code 1 (no output)`.
+                let message = outcome.diagnostics.first().map(|d| d.message.as_str());
+                let rest = message
+                    .map(|m| m.strip_prefix(&format!("{name} failed")).unwrap_or(m))
+                    .map(|m| match m.strip_prefix(':') {
+                        Some(why) => format!(": {}", why.trim()),
+                        None if m.starts_with(' ') => m.to_string(),
+                        None => format!(": {m}"),
                     })
                     .unwrap_or_default();
                 (
                     Tag::Error,
-                    format!("{name} failed in {took}{first} — the running app is untouched"),
+                    format!("{name} failed in {took}{rest} — the app is untouched"),
                 )
             }
         }
@@ -326,7 +327,7 @@ mod tests {
         assert_eq!(tag, Tag::Error);
         assert_eq!(
             text,
-            "tailwind failed in 120ms: CssSyntaxError — the running app is untouched"
+            "tailwind failed in 120ms: CssSyntaxError — the app is untouched"
         );
     }
 }

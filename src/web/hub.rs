@@ -170,7 +170,15 @@ impl Hub {
                 inner.building = false;
                 inner.failure = None;
             }
-            Browser::Error { diagnostics, title } => {
+            // A command failed: what the build and the app do is as it was.
+            Browser::Error {
+                diagnostics,
+                title,
+                build_ended: false,
+            } => inner.failure = Some((diagnostics.clone(), title.clone())),
+            Browser::Error {
+                diagnostics, title, ..
+            } => {
                 // The old app (if any) still serves.
                 if inner.current == Current::Building {
                     inner.current = Current::Running;
@@ -178,6 +186,7 @@ impl Hub {
                 inner.building = false;
                 inner.failure = Some((diagnostics.clone(), title.clone()));
             }
+            Browser::Fixed => inner.failure = None,
             // A new generation that died on start: the old one still serves, and the
             // page keeps its build.
             Browser::Exited {
@@ -198,7 +207,9 @@ impl Hub {
             Browser::Building { files } => {
                 wire["files"] = files.iter().map(|f| self.relative(f)).collect()
             }
-            Browser::Error { diagnostics, title } => {
+            Browser::Error {
+                diagnostics, title, ..
+            } => {
                 wire["diagnostics"] = diagnostics_json(diagnostics);
                 if let Some(title) = title {
                     wire["title"] = json!(title);
@@ -217,7 +228,7 @@ impl Hub {
             Browser::Reload { path } | Browser::Css { path } => {
                 wire["path"] = json!(self.relative(path))
             }
-            Browser::Compiled | Browser::Ok => {}
+            Browser::Compiled | Browser::Ok | Browser::Fixed => {}
         }
         let wire: Arc<str> = wire.to_string().into();
         // A tab that is behind (its queue full) or gone is let go.
@@ -439,6 +450,39 @@ mod tests {
     }
 
     #[test]
+    fn a_command_s_failure_and_its_fix_leave_the_build_and_the_app_as_they_are() {
+        let hub = Hub::new(Path::new("/nonexistent/project"));
+        let hello = |hub: &Hub| -> Value { serde_json::from_str(&hub.join().unwrap().0).unwrap() };
+        hub.send(&Browser::Building { files: Vec::new() });
+        hub.send(&Browser::Error {
+            diagnostics: vec![diagnostic("error")],
+            title: Some("tailwind failed".into()),
+            build_ended: false,
+        });
+        // Still building; the new app clears what the build knew, not the command's…
+        hub.send(&Browser::Compiled);
+        hub.send(&Browser::Error {
+            diagnostics: vec![diagnostic("error")],
+            title: Some("tailwind failed".into()),
+            build_ended: false,
+        });
+        let failed = hello(&hub);
+        assert_eq!(failed["state"], "failed");
+        assert_eq!(failed["title"], "tailwind failed");
+        // …and its fix leaves the app as it is: dead, here.
+        hub.send(&Browser::Exited {
+            status: ExitStatus {
+                code: Some(1),
+                signal: None,
+            },
+            output: vec!["boom".into()],
+            rolled_back: false,
+        });
+        hub.send(&Browser::Fixed);
+        assert_eq!(hello(&hub)["state"], "exited");
+    }
+
+    #[test]
     fn hello_tells_the_current_state_and_ids_change_when_a_new_app_is_live() {
         let hub = Hub::new(Path::new("/nonexistent/project"));
         let hello = |hub: &Hub| -> Value { serde_json::from_str(&hub.join().unwrap().0).unwrap() };
@@ -453,6 +497,7 @@ mod tests {
         hub.send(&Browser::Error {
             diagnostics: vec![diagnostic("warning"), diagnostic("error")],
             title: None,
+            build_ended: true,
         });
         let failed = hello(&hub);
         assert_eq!(failed["state"], "failed");

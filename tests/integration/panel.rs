@@ -12,7 +12,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(dir: &Path, command: &str) -> Option<Tmux> {
+    /// `name` tells this test's session from those of other tests running at once.
+    fn start(dir: &Path, name: &str, command: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -21,7 +22,7 @@ impl Tmux {
             eprintln!("SKIPPED: the panel test needs tmux, which is not installed");
             return None;
         }
-        let session = format!("hotrun-test-{}", std::process::id());
+        let session = format!("hotrun-test-{}-{name}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -111,7 +112,7 @@ fn the_panel_shows_state_and_takes_keys() {
         "PORT={port} {} ; echo \"exit=$?\" > exit.txt; stty -a > stty.txt; sleep 600",
         hotrun_bin().display()
     );
-    let Some(tmux) = Tmux::start(app.path(), &command) else {
+    let Some(tmux) = Tmux::start(app.path(), "keys", &command) else {
         return;
     };
     tmux.wait("running", |_, panel| {
@@ -228,35 +229,10 @@ fn the_panel_shows_the_on_change_commands_and_the_sidecars() {
     ));
     write(&app.path().join(".hotrun.toml"), &config);
     crate::pipeline::add_generator(app.path(), "gen", r#"["styles/**"]"#);
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is missing: .ci/run must install it"
-        );
-        eprintln!("SKIPPED: the panel test needs tmux, which is not installed");
+    let command = format!("{} ; sleep 600", hotrun_bin().display());
+    let Some(tmux) = Tmux::start(app.path(), "pipeline", &command) else {
         return;
-    }
-    // A session of its own: the other panel test may run at the same time.
-    let session = format!("hotrun-test-{}-pipeline", std::process::id());
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "110",
-            "-y",
-            "24",
-            "-c",
-        ])
-        .arg(app.path())
-        .arg(format!("{} ; sleep 600", hotrun_bin().display()))
-        .env_remove("TMUX")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tmux = Tmux { session };
+    };
 
     tmux.wait("the first run and the sidecar", |_, panel| {
         panel.contains("on change: gen ok ") && panel.contains("sidecar watcher running · pid ")

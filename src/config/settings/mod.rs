@@ -71,7 +71,17 @@ impl Settings {
             exit_after_builds: self.exit_after_builds,
             swap: crate::core::options::Swap::Restart,
             routes: false,
-            tasks: self.pipeline.tasks.iter().map(|t| t.name.clone()).collect(),
+            tasks: self
+                .pipeline
+                .tasks
+                .iter()
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        format!("{} on {:?}", t.run, t.paths.patterns),
+                    )
+                })
+                .collect(),
             output_latency: Duration::from_millis(300) + self.watch.poll.unwrap_or_default() * 2,
             sidecars: self
                 .pipeline
@@ -391,6 +401,18 @@ mod tests {
             .map(|t| t.name.as_str())
             .collect();
         assert_eq!(names, ["tailwindcss", "templ"]);
+        // A sidecar's outputs are where it runs.
+        let web = std::env::temp_dir().join(format!("hotrun-sidecar-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(web.join("web")).unwrap();
+        let loaded = config::parse(
+            &web.join(".hotrun.toml"),
+            "[[sidecar]]\nrun = \"esbuild --outdir=dist\"\ncwd = \"web\"\n".into(),
+        )
+        .unwrap();
+        let cli = <Cli as clap::Parser>::try_parse_from(["hotrun"]).unwrap();
+        let in_web = resolve(&cli, web.clone(), Some(web.clone()), Some(loaded)).unwrap();
+        assert_eq!(in_web.pipeline.sidecars[0].outputs, ["/web/dist/"]);
+        std::fs::remove_dir_all(&web).unwrap();
         assert_eq!(settings.pipeline.tasks[0].outputs, ["/static/a.css"]);
         assert!(settings.pipeline.tasks[1]
             .paths

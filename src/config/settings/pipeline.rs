@@ -134,9 +134,21 @@ pub fn resolve(input: &Input) -> Result<PipelineSettings> {
             }
             None => input.root.to_path_buf(),
         };
+        // What it names is relative to where it runs.
+        let outputs = match cwd.strip_prefix(input.root) {
+            Ok(dir) if dir.as_os_str().is_empty() => named_outputs(run),
+            Ok(dir) => {
+                let dir = globset::escape(&dir.to_string_lossy());
+                named_outputs(run)
+                    .iter()
+                    .map(|o| format!("/{dir}{o}"))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
         sidecars.push(SidecarSettings {
             name,
-            outputs: named_outputs(run),
+            outputs,
             run: run.to_string(),
             restart: match sidecar.restart {
                 Some(RestartValue::Never) => RestartPolicy::Never,
@@ -291,8 +303,11 @@ pub fn named_outputs(run: &str) -> Vec<String> {
         }
     }
     let mut words = words.iter().peekable();
+    let mut previous = "";
     while let Some(word) = words.next() {
         let word = word.as_str();
+        // `set -o pipefail` is no output.
+        let after_set = std::mem::replace(&mut previous, word) == "set";
         if let Some(target) = word.strip_prefix(">>").or_else(|| word.strip_prefix('>')) {
             match target {
                 "" => {
@@ -306,7 +321,7 @@ pub fn named_outputs(run: &str) -> Vec<String> {
             continue;
         }
         for (flag, dir) in OUTPUT_FLAGS {
-            if word == *flag {
+            if word == *flag && !after_set {
                 if let Some(next) = words.peek() {
                     if !next.starts_with('-') {
                         take(next, *dir);
@@ -364,6 +379,10 @@ mod tests {
         // Nothing hotrun could name: absolute, outside the root, a flag with no value.
         assert!(named_outputs("tool -o /tmp/x --output ../y --out -v").is_empty());
         assert!(named_outputs("templ generate").is_empty());
+        assert_eq!(
+            named_outputs("set -o pipefail; gen -o static/a.css"),
+            ["/static/a.css"]
+        );
         assert_eq!(
             named_outputs("npx sass styles/app.scss static/app.css --no-source-map"),
             ["/static/app.css"]

@@ -469,8 +469,12 @@ impl State {
                 sidecars,
             } => {
                 if self.quitting.is_none() {
-                    self.pipeline
-                        .reconfigure(&self.options, sidecars, now, &mut fx);
+                    if self
+                        .pipeline
+                        .reconfigure(&self.options, sidecars, now, &mut fx)
+                    {
+                        self.show_failures(false, &mut fx);
+                    }
                     self.release_first_build(now, &mut fx);
                     if rebuild {
                         self.on_build_input(BTreeSet::new(), now, &mut fx);
@@ -485,7 +489,7 @@ impl State {
                     .pipeline
                     .on_task_finished(&self.options, id, outcome, now, &mut fx)
                 {
-                    self.show_failures(&mut fx);
+                    self.show_failures(false, &mut fx);
                 }
                 self.release_first_build(now, &mut fx);
             }
@@ -508,6 +512,10 @@ impl State {
             return;
         }
         self.first_build_waits = false;
+        if matches!(self.build, Build::Running { .. }) {
+            // Asked for meanwhile (`r`): that build is the first.
+            return;
+        }
         let files = match std::mem::replace(&mut self.build, Build::Idle) {
             Build::Settling { files, .. } => files.into_iter().collect(),
             _ => Vec::new(),
@@ -515,22 +523,34 @@ impl State {
         self.start_build(files, now, fx);
     }
 
-    /// What the page shows of failures: the failed build's diagnostics and the failing
-    /// commands', or nothing.
-    fn show_failures(&self, fx: &mut Vec<Effect>) {
-        let mut diagnostics = match &self.last {
-            LastBuild::Failed { diagnostics } => diagnostics.clone(),
-            _ => Vec::new(),
-        };
-        diagnostics.extend(self.pipeline.failures());
-        fx.push(Effect::Browser(if diagnostics.is_empty() {
-            Browser::Ok
-        } else {
-            Browser::Error {
+    /// What the page shows of failures: the failing commands' diagnostics and the
+    /// failed build's (the commands' first: the overlay shows a bounded number), or
+    /// nothing. `after_build`: a build just ended (without a new app) — else a command
+    /// did, and a page with no failure left shows what holds of the app.
+    fn show_failures(&self, after_build: bool, fx: &mut Vec<Effect>) {
+        let mut diagnostics = self.pipeline.failures();
+        if let LastBuild::Failed { diagnostics: build } = &self.last {
+            diagnostics.extend(build.iter().cloned());
+        }
+        if !diagnostics.is_empty() {
+            fx.push(Effect::Browser(Browser::Error {
                 diagnostics,
                 title: self.failure_title(),
+                build_ended: after_build,
+            }));
+        } else if after_build {
+            fx.push(Effect::Browser(Browser::Ok));
+        } else {
+            fx.push(Effect::Browser(Browser::Fixed));
+            if let App::Exited { status, why, .. } = &self.app {
+                // The app is still down: that is what the page shows again.
+                fx.push(Effect::Browser(Browser::Exited {
+                    status: *status,
+                    output: why.iter().cloned().collect(),
+                    rolled_back: false,
+                }));
             }
-        }));
+        }
     }
 
     /// The overlay's title when commands failed: "tailwind failed", "The build and
@@ -559,6 +579,7 @@ impl State {
             fx.push(Effect::Browser(Browser::Error {
                 diagnostics: failures,
                 title: self.failure_title(),
+                build_ended: false,
             }));
         }
     }
@@ -985,7 +1006,7 @@ impl State {
             self.last = LastBuild::Failed {
                 diagnostics: outcome.diagnostics,
             };
-            self.show_failures(fx);
+            self.show_failures(true, fx);
             return;
         }
         self.last = LastBuild::Ok;
@@ -1012,7 +1033,7 @@ impl State {
             };
             if new.is_some() && new == *running {
                 fx.push(info("binary unchanged: the app keeps running"));
-                self.show_failures(fx);
+                self.show_failures(true, fx);
                 return;
             }
             // A newer build while one starts: that one is dropped for it.
@@ -1024,7 +1045,7 @@ impl State {
         let unchanged = new.is_some() && new == self.running;
         if unchanged && matches!(self.app, App::Starting { .. } | App::Ready { .. }) {
             fx.push(info("binary unchanged: the app keeps running"));
-            self.show_failures(fx);
+            self.show_failures(true, fx);
             return;
         }
         match &mut self.app {
@@ -1176,6 +1197,8 @@ impl State {
             }
             _ if self.quitting.is_some() => {}
             Command::Rebuild => {
+                // Asked for: it does not wait for the commands' first runs.
+                self.first_build_waits = false;
                 if let Build::Running { id, .. } = self.build {
                     fx.push(Effect::CancelBuild { id });
                     fx.push(Effect::Report(Report::BuildCancelled));

@@ -32,6 +32,9 @@ pub enum TaskRun {
 #[derive(Debug, Clone)]
 pub struct Task {
     pub name: String,
+    /// What it runs and on which changes: a config edit that changes it makes it
+    /// another command.
+    what: String,
     pub run: TaskRun,
     /// The last run failed with these: shown over the page until a run succeeds.
     pub failed: Option<Vec<Diagnostic>>,
@@ -112,7 +115,7 @@ pub struct Pipeline {
     pub sidecars: Vec<Sidecar>,
     next_run: u64,
     /// Sidecar runs replaced by a config change, still stopping.
-    retiring: BTreeSet<u64>,
+    retiring: std::collections::BTreeMap<u64, String>,
     /// The first runs were started (once hotrun watches).
     started: bool,
 }
@@ -406,7 +409,8 @@ impl Pipeline {
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        if self.retiring.remove(&id) {
+        if let Some(name) = self.retiring.remove(&id) {
+            fx.push(stopped(name, status));
             return;
         }
         let Some(sidecar) = self
@@ -425,13 +429,7 @@ impl Pipeline {
         };
         if stopping || quitting {
             sidecar.run = SidecarRun::Stopped;
-            fx.push(Effect::Report(Report::SidecarExited {
-                name,
-                status,
-                requested: true,
-                output: Vec::new(),
-                restart_in: None,
-            }));
+            fx.push(stopped(name, status));
             return;
         }
         let again = match sidecar.policy {
@@ -483,29 +481,45 @@ impl Pipeline {
         }
     }
 
-    /// New settings: commands that changed are stopped and known afresh; when
-    /// `[[sidecar]]` changed, every sidecar is stopped and the new ones started.
+    /// New settings: commands that changed (what they run, on which changes) are
+    /// stopped and run once as new ones, as at start; when `[[sidecar]]` changed,
+    /// every sidecar is stopped and the new ones started. Returns whether a failure the
+    /// page shows went with a command that changed.
     pub fn reconfigure(
         &mut self,
         options: &Options,
         restart_sidecars: bool,
         now: Instant,
         fx: &mut Vec<Effect>,
-    ) {
-        let names: Vec<&String> = self.tasks.iter().map(|t| &t.name).collect();
-        if names != options.tasks.iter().collect::<Vec<_>>() {
-            for task in &self.tasks {
-                if let TaskRun::Running { id, .. } = task.run {
-                    fx.push(Effect::CancelTask { id });
+    ) -> bool {
+        let mut old = std::mem::take(&mut self.tasks);
+        let mut dropped_failure = false;
+        for (i, wanted) in options.tasks.iter().enumerate() {
+            let kept = old
+                .iter()
+                .position(|t| t.name == wanted.0 && t.what == wanted.1)
+                .map(|at| old.remove(at));
+            match kept {
+                Some(task) => self.tasks.push(task),
+                None => {
+                    self.tasks.push(new_task(wanted));
+                    if self.started {
+                        self.start_task(i, BTreeSet::new(), now, fx);
+                    }
                 }
             }
-            self.tasks = tasks(options);
+        }
+        for gone in old {
+            if let TaskRun::Running { id, .. } = gone.run {
+                fx.push(Effect::CancelTask { id });
+            }
+            dropped_failure |= gone.failed.is_some();
         }
         if restart_sidecars {
             for sidecar in &self.sidecars {
                 if let Some(id) = sidecar_id(&sidecar.run) {
                     fx.push(Effect::StopSidecar { id });
-                    self.retiring.insert(id);
+                    self.retiring.insert(id, sidecar.name.clone());
                 }
             }
             self.sidecars = sidecars(options);
@@ -515,7 +529,19 @@ impl Pipeline {
                 }
             }
         }
+        dropped_failure
     }
+}
+
+/// A sidecar hotrun stopped is gone.
+fn stopped(name: String, status: ExitStatus) -> Effect {
+    Effect::Report(Report::SidecarExited {
+        name,
+        status,
+        requested: true,
+        output: Vec::new(),
+        restart_in: None,
+    })
 }
 
 /// Remember `file` in a bounded set.
@@ -540,20 +566,21 @@ fn settle(options: &Options, first: Instant, last: Instant) -> Instant {
 }
 
 fn tasks(options: &Options) -> Vec<Task> {
-    options
-        .tasks
-        .iter()
-        .map(|name| Task {
-            name: name.clone(),
-            run: TaskRun::Idle,
-            failed: None,
-            last: None,
-            quiet_until: None,
-            outputs: BTreeSet::new(),
-            inputs: BTreeSet::new(),
-            suspects: Default::default(),
-        })
-        .collect()
+    options.tasks.iter().map(new_task).collect()
+}
+
+fn new_task((name, what): &(String, String)) -> Task {
+    Task {
+        name: name.clone(),
+        what: what.clone(),
+        run: TaskRun::Idle,
+        failed: None,
+        last: None,
+        quiet_until: None,
+        outputs: BTreeSet::new(),
+        inputs: BTreeSet::new(),
+        suspects: Default::default(),
+    }
 }
 
 fn sidecars(options: &Options) -> Vec<Sidecar> {

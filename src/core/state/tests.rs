@@ -1685,30 +1685,30 @@ fn overlap_a_clash_is_retried_at_once_without_an_overlay() {
 /// `styles/**` runs `tailwind`, which says it writes `static/out.css` (also matched by
 /// its `paths`); one sidecar `watcher`, restarted on failure.
 fn pipeline_state() -> State {
-    let glob = |g: &str| {
-        let mut set = globset::GlobSetBuilder::new();
-        for p in crate::core::classify::expand_glob(g) {
-            set.add(crate::core::classify::build_glob(&p).unwrap());
-        }
-        set.build().unwrap()
-    };
-    let mut paths = globset::GlobSetBuilder::new();
-    for g in ["styles/**", "static/**"] {
-        for p in crate::core::classify::expand_glob(g) {
-            paths.add(crate::core::classify::build_glob(&p).unwrap());
-        }
-    }
-    let classifier = classifier().with_tasks(vec![crate::core::classify::TaskGlobs {
-        paths: paths.build().unwrap(),
-        outputs: glob("/static/out.css"),
-        output_dirs: vec![PathBuf::from("static")],
-    }]);
     let options = Options {
-        tasks: vec!["tailwind".into()],
+        tasks: vec![("tailwind".into(), "gen".into())],
         sidecars: vec![("watcher".into(), RestartPolicy::OnFailure)],
         ..options()
     };
-    State::new(options, classifier)
+    State::new(options, pipeline_state_classifier())
+}
+
+/// `styles/**` and `static/**` run `tailwind`, which says it writes `static/out.css`.
+fn pipeline_state_classifier() -> Classifier {
+    let glob = |globs: &[&str]| {
+        let mut set = globset::GlobSetBuilder::new();
+        for g in globs {
+            for p in crate::core::classify::expand_glob(g) {
+                set.add(crate::core::classify::build_glob(&p).unwrap());
+            }
+        }
+        set.build().unwrap()
+    };
+    classifier().with_tasks(vec![crate::core::classify::TaskGlobs {
+        paths: glob(&["styles/**", "static/**"]),
+        outputs: glob(&["/static/out.css"]),
+        output_dirs: vec![PathBuf::from("static")],
+    }])
 }
 
 fn watching() -> Event {
@@ -2002,4 +2002,81 @@ fn a_sidecar_that_fails_starts_again_with_backoff_and_quit_waits_for_it() {
         ready + ms(6200),
     );
     assert_eq!(exits(&fx), vec![0], "{fx:#?}");
+}
+
+#[test]
+fn a_command_fixed_while_the_app_is_down_leaves_the_page_saying_so() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    st.update(task_done(id, false), ready + ms(1200));
+    st.update(exited(1, code(3)), ready + ms(1300));
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(2000));
+    let id = tasks_started(&advance(&mut st, ready + ms(2100)))[0];
+    let fx = st.update(task_done(id, true), ready + ms(2200));
+    assert_eq!(browser(&fx), vec!["ok", "exited"], "{fx:#?}");
+    assert!(fx.contains(&Effect::Browser(Browser::Fixed)));
+}
+
+#[test]
+fn a_rebuild_asked_for_while_the_first_build_waits_is_the_first_build() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    st.update(watching(), t0);
+    let fx = st.update(command(Command::Rebuild), t0 + ms(10));
+    assert_eq!(builds_started(&fx).len(), 1);
+    let fx = st.update(task_done(2, true), t0 + ms(100));
+    assert!(builds_started(&fx).is_empty(), "{fx:#?}");
+    assert!(cancelled(&fx).is_empty());
+}
+
+#[test]
+fn a_config_edit_runs_a_changed_command_anew_and_starts_the_sidecars_again() {
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    st.update(Event::SidecarStarted { id: 1, pid: 300 }, t0 + ms(5));
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    st.update(task_done(id, false), ready + ms(1200));
+    // Its command changed, and the sidecars: the failing one is gone, the new one runs
+    // once, as at start; the sidecar is stopped (its exit expected) and started anew.
+    let options = Options {
+        tasks: vec![("tailwind".into(), "gen --minify".into())],
+        sidecars: vec![("watcher".into(), RestartPolicy::OnFailure)],
+        ..options()
+    };
+    st.reconfigure(options, pipeline_state_classifier());
+    let applied = Event::ConfigApplied {
+        rebuild: false,
+        restart: false,
+        sidecars: true,
+    };
+    let fx = st.update(applied, ready + ms(2000));
+    assert_eq!(tasks_started(&fx).len(), 1, "{fx:#?}");
+    assert!(fx.contains(&Effect::StopSidecar { id: 1 }));
+    assert!(sidecar_started(&fx).is_some());
+    assert_eq!(
+        browser(&fx),
+        vec!["ok"],
+        "the failure went with the old command"
+    );
+    let fx = st.update(
+        Event::SidecarExited {
+            id: 1,
+            status: terminated(),
+            output: Vec::new(),
+        },
+        ready + ms(2100),
+    );
+    assert!(has_report(&fx, |r| matches!(
+        r,
+        Report::SidecarExited {
+            requested: true,
+            ..
+        }
+    )));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StartSidecar { .. })));
 }
