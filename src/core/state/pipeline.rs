@@ -129,10 +129,6 @@ impl Pipeline {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.sidecars.is_empty()
-    }
-
     fn next_id(&mut self) -> u64 {
         self.next_run += 1;
         self.next_run
@@ -150,13 +146,6 @@ impl Pipeline {
         for i in 0..self.tasks.len() {
             self.start_task(i, BTreeSet::new(), now, fx);
         }
-    }
-
-    /// A command runs now (at start, or its burst is over).
-    pub fn running(&self) -> bool {
-        self.tasks
-            .iter()
-            .any(|t| matches!(t.run, TaskRun::Running { .. }))
     }
 
     /// A command runs or waits to.
