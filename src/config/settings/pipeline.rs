@@ -54,7 +54,13 @@ impl PipelineSettings {
 
 pub fn resolve(input: &Input) -> Result<PipelineSettings> {
     let file = input.file;
-    let mut names = Names::default();
+    // Names given win: a derived name steers clear of every one, wherever it is.
+    let given = file.config.on_change.iter().filter_map(|t| t.name.as_ref());
+    let given = given.chain(file.config.sidecar.iter().filter_map(|s| s.name.as_ref()));
+    let mut names = Names {
+        reserved: given.map(|n| n.get_ref().trim().to_string()).collect(),
+        ..Names::default()
+    };
     let mut tasks = Vec::new();
     for (i, task) in file.config.on_change.iter().enumerate() {
         let key = format!("on_change[{i}]");
@@ -178,7 +184,11 @@ fn flag_glob(pattern: &str) -> Result<Globs, String> {
 
 /// Names given and derived, unique among tasks and sidecars.
 #[derive(Default)]
-struct Names(Vec<String>);
+struct Names {
+    taken: Vec<String>,
+    /// Every name the file gives.
+    reserved: Vec<String>,
+}
 
 impl Names {
     /// The `name` key, checked, or one derived from the command.
@@ -199,7 +209,7 @@ impl Names {
             Some("cannot hold control characters".to_string())
         } else if name.chars().count() > NAME_MAX {
             Some(format!("is longer than {NAME_MAX} characters"))
-        } else if self.0.iter().any(|n| n == name) {
+        } else if self.taken.iter().any(|n| n == name) {
             Some(format!(
                 "`{name}` names another [[on_change]] or [[sidecar]] already"
             ))
@@ -209,7 +219,7 @@ impl Names {
         if let Some(problem) = problem {
             return Err(file.error_at(given.span(), &format!("{key}.name"), &problem));
         }
-        self.0.push(name.to_string());
+        self.taken.push(name.to_string());
         Ok(name.to_string())
     }
 
@@ -235,11 +245,11 @@ impl Names {
             .unwrap_or_else(|| "task".to_string());
         let mut name = program.clone();
         let mut n = 1;
-        while self.0.contains(&name) {
+        while self.taken.contains(&name) || self.reserved.contains(&name) {
             n += 1;
             name = format!("{program}-{n}");
         }
-        self.0.push(name.clone());
+        self.taken.push(name.clone());
         name
     }
 }
@@ -408,5 +418,11 @@ mod tests {
         );
         assert_eq!(names.derive("sass --watch styles:static"), "sass");
         assert_eq!(names.derive("sh"), "sh");
+        // A name given anywhere in the file is steered clear of.
+        let mut names = Names {
+            reserved: vec!["templ".into()],
+            ..Names::default()
+        };
+        assert_eq!(names.derive("templ generate"), "templ-2");
     }
 }
