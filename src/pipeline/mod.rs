@@ -72,7 +72,8 @@ fn name_failure(
     first.message = if output.trim().is_empty() {
         format!("{name} failed with {status} (no output)")
     } else {
-        format!("{name} failed: {}", first.message)
+        let why = error_line(&output).unwrap_or(first.message.as_str());
+        format!("{name} failed: {why}")
     };
     first.rendered = format!("{name}: $ {run}\n{output}");
     if output.trim().is_empty() {
@@ -80,6 +81,19 @@ fn name_failure(
             .rendered
             .push_str(&format!("(exited with {status}, no output)"));
     }
+}
+
+/// The line of a tool's output that says what went wrong: the first that speaks of an
+/// error and says more than `Error:`, without the box drawing around it (Tailwind
+/// prints its banner first, then the error in a box).
+fn error_line(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || "│┃┌└├─╭╰✗✘×▶>".contains(c)))
+        .find(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.contains("error") && lower.trim_end_matches(':').trim() != "error"
+        })
 }
 
 /// Start run `id` of `sidecar`; its output, start and exit arrive on `tx`. Its stdin
@@ -212,5 +226,23 @@ impl Sink for ToolSink {
         let line = collect::helper_killed_line(&what, "what it ran", self.helper_pid, leftovers);
         self.last.push(&line);
         let _ = self.tx.send(Event::Notice(line));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_line_is_the_one_that_says_what_went_wrong() {
+        let tailwind = "≈ tailwindcss v4.3.5\n\nError:\n┌\n│ Error: Cannot apply unknown utility class `x`\n└\n";
+        assert_eq!(
+            error_line(tailwind),
+            Some("Error: Cannot apply unknown utility class `x`")
+        );
+        let sass =
+            "Error: expected \"{\".\n  ╷\n1 │ h1 \n  ╵\n  styles/app.scss 1:4  root stylesheet\n";
+        assert_eq!(error_line(sass), Some("Error: expected \"{\"."));
+        assert_eq!(error_line("nothing wrong said\n"), None);
     }
 }
