@@ -81,6 +81,31 @@ fn measure_swaps(dir: &Path, port: u16, first: usize) -> SwapResult {
     result
 }
 
+/// Swaps of the webapp fixture under hotrun in `mode` (`direct`: the app's own
+/// `PORT`; `listen`; `proxy`), and the builds hotrun timed meanwhile (`build_finished`).
+fn hotrun_swaps(slow: bool, mode: &str) -> (SwapResult, Vec<f64>) {
+    let dir = webapp(slow);
+    let port = free_port();
+    let b = hotrun(dir.path());
+    let b = match mode {
+        "direct" => b.port(port),
+        "listen" => b.args(&["--listen", &port.to_string()]),
+        _ => b.args(&["--proxy", &port.to_string()]),
+    };
+    let mut h = b.start();
+    h.wait("app_ready");
+    wait_serving(port, "v1", "hotrun");
+    let from = h.cursor();
+    let r = measure_swaps(dir.path(), port, 2);
+    let builds = h
+        .events_since(from)
+        .iter()
+        .filter(|e| e["event"] == "build_finished")
+        .filter_map(|e| e["duration_ms"].as_f64())
+        .collect();
+    (r, builds)
+}
+
 pub fn swaps(table: &mut Table, slow: bool) {
     let fixture_name = if slow {
         "slow build (2 s build.rs)"
@@ -99,30 +124,12 @@ pub fn swaps(table: &mut Table, slow: bool) {
     );
     let mut hotrun_direct = f64::NAN;
     for mode in ["direct", "listen", "proxy"] {
-        let dir = webapp(slow);
-        let port = free_port();
-        let mut b = hotrun(dir.path());
-        b = match mode {
-            "direct" => b.port(port),
-            "listen" => b.args(&["--listen", &port.to_string()]),
-            _ => b.args(&["--proxy", &port.to_string()]),
-        };
-        let mut h = b.start();
-        h.wait("app_ready");
-        wait_serving(port, "v1", "hotrun");
-        let from = h.cursor();
-        let r = measure_swaps(dir.path(), port, 2);
+        // The build as hotrun timed it, swap by swap: what hotrun adds around it.
+        let (r, builds) = hotrun_swaps(slow, mode);
         let served = median(&r.served);
         if mode == "direct" {
             hotrun_direct = served;
         }
-        // The build as hotrun timed it, swap by swap: what hotrun adds around it.
-        let builds: Vec<f64> = h
-            .events_since(from)
-            .iter()
-            .filter(|e| e["event"] == "build_finished")
-            .filter_map(|e| e["duration_ms"].as_f64())
-            .collect();
         let after: Vec<f64> = r.served.iter().zip(&builds).map(|(s, b)| s - b).collect();
         table.row(
             &format!("swap: save → new version served, {fixture_name}"),
@@ -139,7 +146,6 @@ pub fn swaps(table: &mut Table, slow: bool) {
                 ms(&after)
             ),
         );
-        drop(h);
     }
     for (name, mode, argv) in peers() {
         let dir = webapp(slow);
@@ -178,24 +184,7 @@ pub fn slow_start(table: &mut Table) {
     unsafe { std::env::set_var("START_DELAY_MS", START_DELAY_MS) };
     let what = "swap of an app that takes 1.5 s to start: longest request";
     for mode in ["listen", "proxy"] {
-        let dir = webapp(false);
-        let port = free_port();
-        let b = hotrun(dir.path());
-        let b = match mode {
-            "listen" => b.args(&["--listen", &port.to_string()]),
-            _ => b.args(&["--proxy", &port.to_string()]),
-        };
-        let mut h = b.start();
-        h.wait("app_ready");
-        wait_serving(port, "v1", "hotrun");
-        let from = h.cursor();
-        let r = measure_swaps(dir.path(), port, 2);
-        let builds: Vec<f64> = h
-            .events_since(from)
-            .iter()
-            .filter(|e| e["event"] == "build_finished")
-            .filter_map(|e| e["duration_ms"].as_f64())
-            .collect();
+        let (r, builds) = hotrun_swaps(false, mode);
         table.row(
             what,
             &format!("hotrun, {mode}"),
@@ -209,7 +198,6 @@ pub fn slow_start(table: &mut Table) {
                 ms(&builds)
             ),
         );
-        drop(h);
     }
     for (name, mode, argv) in peers() {
         let dir = webapp(false);

@@ -84,6 +84,16 @@ pub fn start(
     Ok(handle)
 }
 
+/// The outcome of a build or a command that could not start: failed, saying why.
+pub fn not_run(message: &str) -> BuildOutcome {
+    outcome::build_outcome(
+        false,
+        Instant::now(),
+        vec![outcome::plain_error(message)],
+        None,
+    )
+}
+
 /// What a command's output amounts to, as a build command's would: on failure, its
 /// whole output and the `path:line:col:` locations in it. (`[[on_change]]` commands
 /// are reported like builds.)

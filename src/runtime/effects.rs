@@ -13,7 +13,7 @@ use crate::app::{self, StdinSlot};
 use crate::build::{self, Project};
 use crate::config::{self, cli::Cli, settings::Settings};
 use crate::core::classify::Classifier;
-use crate::core::event::{BuildOutcome, Diagnostic, Effect, Event, ExitStatus, Report, UiAction};
+use crate::core::event::{Effect, Event, ExitStatus, Report, UiAction};
 use crate::core::options::Options;
 use crate::core::state::State;
 use crate::pipeline;
@@ -244,7 +244,7 @@ impl Effects {
                 let message = format!("cannot start the build: {e:#}");
                 let _ = self.tx.send(Event::BuildFinished {
                     id,
-                    outcome: not_run(message),
+                    outcome: build::not_run(&message),
                 });
             }
         }
@@ -269,7 +269,7 @@ impl Effects {
                 let message = format!("{e:#}");
                 let _ = self.tx.send(Event::TaskFinished {
                     id,
-                    outcome: not_run(message),
+                    outcome: build::not_run(&message),
                 });
             }
         }
@@ -524,26 +524,6 @@ impl Effects {
                 sidecars: plan.restart_sidecars,
             },
         }))
-    }
-}
-
-/// The outcome of a build or command that could not start: failed, saying why.
-fn not_run(message: String) -> BuildOutcome {
-    BuildOutcome {
-        ok: false,
-        cancelled: false,
-        duration: Default::default(),
-        diagnostics: vec![Diagnostic {
-            level: "error".into(),
-            message: message.clone(),
-            rendered: message,
-            file: None,
-            line: None,
-            column: None,
-        }],
-        executable: None,
-        input_files: Vec::new(),
-        input_dirs: Vec::new(),
     }
 }
 

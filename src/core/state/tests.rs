@@ -222,6 +222,21 @@ fn reports(fx: &[Effect]) -> Vec<&Report> {
         .collect()
 }
 
+/// The app exits reported: (requested, rolled back) each.
+fn app_exits(fx: &[Effect]) -> Vec<(bool, bool)> {
+    reports(fx)
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::AppExited {
+                requested,
+                rolled_back,
+                ..
+            } => Some((*requested, *rolled_back)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn has_report(fx: &[Effect], wanted: impl Fn(&Report) -> bool) -> bool {
     reports(fx).into_iter().any(wanted)
 }
@@ -627,13 +642,7 @@ fn good_build_after_a_failed_one_swaps_the_app() {
             executable: Some(PathBuf::from(APP))
         }]
     );
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            requested: true,
-            ..
-        }
-    )));
+    assert!(app_exits(&fx).iter().any(|(requested, _)| *requested));
 }
 
 #[test]
@@ -1393,14 +1402,11 @@ fn overlap_the_new_app_starts_beside_the_old_and_takes_over_once_ready() {
     let fx = st.update(exited(1, terminated()), at + ms(1600));
     assert!(actions(&fx).is_empty(), "{fx:#?}");
     assert!(browser(&fx).is_empty());
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            requested: true,
-            rolled_back: false,
-            ..
-        }
-    )));
+    assert_eq!(
+        app_exits(&fx),
+        vec![(true, false)],
+        "requested, rolled back"
+    );
     assert!(matches!(st.app, App::Ready { gen: 2, .. }));
 }
 
@@ -1417,14 +1423,11 @@ fn overlap_a_new_app_that_dies_on_start_is_rolled_back_and_the_old_one_serves_on
     assert!(stopped(&fx).is_empty(), "the old app is untouched: {fx:#?}");
     assert!(routed(&fx).is_empty());
     assert!(spawned(&fx).is_empty());
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            requested: false,
-            rolled_back: true,
-            ..
-        }
-    )));
+    assert_eq!(
+        app_exits(&fx),
+        vec![(false, true)],
+        "requested, rolled back"
+    );
     assert!(fx.contains(&Effect::Browser(Browser::Exited {
         status: code(101),
         output: vec!["thread 'main' panicked: no DATABASE_URL".into()],
@@ -1460,13 +1463,7 @@ fn overlap_a_new_app_that_never_gets_ready_is_stopped_and_rolled_back() {
         exited_with(2, terminated(), &["still loading"]),
         deadline + ms(50),
     );
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            rolled_back: true,
-            ..
-        }
-    )));
+    assert!(app_exits(&fx).iter().any(|(_, rolled_back)| *rolled_back));
     assert!(matches!(st.app, App::Ready { gen: 1, .. }));
     assert!(st.incoming.is_none());
 }
@@ -1514,13 +1511,7 @@ fn overlap_a_save_during_the_overlap_replaces_the_incoming_app() {
     assert!(matches!(st.app, App::Ready { gen: 1, .. }));
     // The dropped one's exit is expected; the newest takes over.
     let fx = st.update(exited(2, terminated()), b + ms(600));
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            requested: true,
-            ..
-        }
-    )));
+    assert!(app_exits(&fx).iter().any(|(requested, _)| *requested));
     assert!(st.incoming.as_ref().is_some_and(|i| i.gen == 3));
     st.update(started(3, 300), b + ms(610));
     let fx = st.update(Event::AppReady { gen: 3 }, b + ms(900));
@@ -1555,14 +1546,11 @@ fn overlap_the_old_app_exiting_by_itself_during_the_overlap_hands_over_to_the_ne
     let (_, at) = overlap_swap(&mut st, t0);
     st.update(started(2, 200), at + ms(10));
     let fx = st.update(exited(1, code(1)), at + ms(20));
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            requested: false,
-            rolled_back: false,
-            ..
-        }
-    )));
+    assert_eq!(
+        app_exits(&fx),
+        vec![(false, false)],
+        "requested, rolled back"
+    );
     assert_eq!(st.restart_at, None, "the new app is on its way: no restart");
     assert!(!st.serving() && st.coming());
     let fx = st.update(Event::AppReady { gen: 2 }, at + ms(500));
@@ -1635,14 +1623,11 @@ fn overlap_when_the_old_app_is_gone_a_new_one_that_dies_is_a_crash_not_a_rollbac
     st.update(started(2, 200), at + ms(10));
     st.update(exited(1, code(1)), at + ms(20));
     let fx = st.update(exited_with(2, code(2), &["panic"]), at + ms(30));
-    assert!(has_report(&fx, |r| matches!(
-        r,
-        Report::AppExited {
-            rolled_back: false,
-            requested: false,
-            ..
-        }
-    )));
+    assert_eq!(
+        app_exits(&fx),
+        vec![(false, false)],
+        "requested, rolled back"
+    );
     assert!(fx.contains(&Effect::Browser(Browser::Exited {
         status: code(2),
         output: vec!["panic".into()],
