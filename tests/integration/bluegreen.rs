@@ -218,26 +218,14 @@ fn nothing_is_left_after_hotrun_is_killed_in_the_middle_of_an_overlap() {
 
 #[test]
 fn with_proxy_app_swaps_stop_then_start_and_hotrun_says_why_once() {
-    use std::io::BufRead;
     let dir = slow_python_app("");
     let (port, app) = (free_port(), free_port());
-    let mut child = std::process::Command::new(hotrun_bin())
-        .args(["--ui", "plain", "--proxy", &port.to_string()])
-        .args(["--app", &app.to_string()])
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("app started"))
-        .collect();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    let mut h = hotrun(dir.path())
+        .args(&["--ui", "plain", "--proxy", &port.to_string()])
+        .args(&["--app", &app.to_string()])
+        .start();
+    h.wait_line("the app's start", |l| l.contains("app started"));
+    let lines = h.lines();
     let said: Vec<_> = lines
         .iter()
         .filter(|l| l.contains("proxy.app names"))

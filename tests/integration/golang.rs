@@ -172,26 +172,13 @@ fn a_go_module_runs_with_no_config() {
     assert_eq!(code, 0);
     assert!(stdout.contains("go build -o"), "{stdout}");
     drop(h);
-    let mut plain = std::process::Command::new(hotrun_bin())
-        .args(["--ui", "plain", "--no-reload"])
-        .env("GOTOOLCHAIN", "local")
-        .env("XDG_CACHE_HOME", cache.path())
-        .env("PORT", free_port().to_string())
-        .current_dir(app.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let said = std::io::BufReader::new(plain.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains("Go module"));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(plain.id() as i32, libc::SIGTERM) };
-    plain.wait().unwrap();
-    let said = said.expect("a line saying what hotrun chose");
+    let mut plain = go(app.path())
+        .args(&["--ui", "plain", "--no-reload"])
+        .env("XDG_CACHE_HOME", cache.path().to_str().unwrap())
+        .port(free_port())
+        .start();
+    let said = plain.wait_line("what hotrun chose", |l| l.contains("Go module"));
+    drop(plain);
     assert!(
         said.contains("go build -o") && said.contains("build.cmd"),
         "{said}"

@@ -95,7 +95,6 @@ fn an_app_that_listens_nowhere_is_said_at_the_readiness_timeout() {
 
 #[test]
 fn plain_and_json_output_say_where_to_go() {
-    use std::io::BufRead;
     let dir = fixture("site");
     // JSON: a `urls` event, before the first build.
     let (h, port) = behind_proxy(dir.path());
@@ -110,20 +109,11 @@ fn plain_and_json_output_say_where_to_go() {
     drop(h);
     // Plain: one line, with the proxy and the reload script, that can be fetched.
     let port = free_port();
-    let mut child = std::process::Command::new(hotrun_bin())
-        .args(["--ui", "plain", "--proxy", &port.to_string()])
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("proxy http://"))
-        .expect("a line with the URLs");
+    let mut h = hotrun(dir.path())
+        .reload()
+        .args(&["--ui", "plain", "--proxy", &port.to_string()])
+        .start();
+    let line = h.wait_line("the URLs", |l| l.contains("proxy http://"));
     let script = line
         .split_whitespace()
         .find(|w| w.ends_with("/__hotrun/client.js"))
@@ -136,9 +126,6 @@ fn plain_and_json_output_say_where_to_go() {
     let (status, _, body) = request(port, path, &[]);
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("hotrun"));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The real hotrun binary run in `--ui json`: a builder for its command line, and the
-//! running hotrun, whose JSON events a test waits for.
+//! The real hotrun binary run in `--ui json` (or `--ui plain`): a builder for its
+//! command line, and the running hotrun, whose JSON events (or plain lines) a test
+//! waits for.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -24,8 +25,10 @@ pub struct Hotrun {
     pub child: Child,
     stdin: Option<ChildStdin>,
     output: Arc<(Mutex<Output>, Condvar)>,
-    /// Index of the next event `wait` looks at.
+    /// Index of the next event `wait` looks at…
     cursor: usize,
+    /// …and of the next stdout line `wait_line` looks at (`--ui plain`).
+    line_cursor: usize,
     command: String,
     pub dir: PathBuf,
 }
@@ -178,6 +181,7 @@ impl Builder {
             child,
             output,
             cursor: 0,
+            line_cursor: 0,
             command: self.text,
             dir: self.dir,
         }
@@ -240,6 +244,33 @@ impl Hotrun {
             }
             o = cv.wait_timeout(o, Duration::from_millis(200)).unwrap().0;
         }
+    }
+
+    /// The next stdout line (after the line cursor) that satisfies `pred`, for hotrun
+    /// started with `--ui plain`; moves the cursor past it.
+    pub fn wait_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        let (lock, cv) = &*self.output;
+        let mut o = lock.lock().unwrap();
+        loop {
+            while self.line_cursor < o.stdout.len() {
+                let line = &o.stdout[self.line_cursor];
+                self.line_cursor += 1;
+                if pred(line) {
+                    return line.clone();
+                }
+            }
+            if o.closed || start.elapsed() > DEADLINE {
+                drop(o);
+                self.fail(&format!("no line came with {what}"));
+            }
+            o = cv.wait_timeout(o, Duration::from_millis(200)).unwrap().0;
+        }
+    }
+
+    /// Stdout lines so far (plain mode).
+    pub fn lines(&self) -> Vec<String> {
+        self.output.0.lock().unwrap().stdout.clone()
     }
 
     pub fn wait(&mut self, name: &str) -> Value {
