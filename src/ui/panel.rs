@@ -122,16 +122,14 @@ fn pipeline_lines(state: &State, now: Instant) -> Vec<String> {
         .tasks
         .iter()
         .map(|t| {
-            let what = match (&t.run, t.last) {
-                (TaskRun::Running { started, .. }, _) => {
-                    format!(
-                        "running {}",
-                        short_duration(now.saturating_duration_since(*started))
-                    )
-                }
+            let what = match (&t.run, t.took) {
+                (TaskRun::Running { started, .. }, _) => format!(
+                    "running {}",
+                    short_duration(now.saturating_duration_since(*started))
+                ),
                 (TaskRun::Settling { .. }, _) => "waiting".to_string(),
-                (TaskRun::Idle, Some((true, took))) => format!("ok {}", format_duration(took)),
-                (TaskRun::Idle, Some((false, _))) => "failed".to_string(),
+                (TaskRun::Idle, _) if t.failed.is_some() => "failed".to_string(),
+                (TaskRun::Idle, Some(took)) => format!("ok {}", format_duration(took)),
                 (TaskRun::Idle, None) => "idle".to_string(),
             };
             format!("{} {what}", t.name)

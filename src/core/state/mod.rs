@@ -159,8 +159,6 @@ pub struct State {
     report_at: Option<Instant>,
     /// The `[[on_change]]` commands and sidecars.
     pub pipeline: Pipeline,
-    /// The first build waits for the commands' first runs.
-    first_build_waits: bool,
 }
 
 /// The last finished build, in numbers.
@@ -201,7 +199,6 @@ impl State {
             unreported: Default::default(),
             report_at: None,
             pipeline: Pipeline::new(&options),
-            first_build_waits: false,
             options,
         }
     }
@@ -226,7 +223,7 @@ impl State {
     pub fn next_deadline(&self) -> Option<Instant> {
         let settle = match &self.build {
             // The first build waits for the commands' first runs, not for a clock.
-            Build::Settling { .. } if self.first_build_waits => None,
+            Build::Settling { .. } if self.first_build_waits() => None,
             Build::Settling { first, last, .. } => Some(self.settle_deadline(*first, *last)),
             _ => None,
         };
@@ -384,13 +381,9 @@ impl State {
                 // The first build starts once every directory is watched, so no save
                 // made while it runs can go unseen; after the `[[on_change]]` commands'
                 // first runs, so the first page has what they make.
-                if self.next_build == 0 && !self.first_build_waits && self.quitting.is_none() {
+                if self.next_build == 0 && !self.pipeline.started() && self.quitting.is_none() {
                     self.pipeline.start(now, &mut fx);
-                    if self.pipeline.busy() {
-                        self.first_build_waits = true;
-                    } else {
-                        self.start_build(Vec::new(), now, &mut fx);
-                    }
+                    self.release_first_build(now, &mut fx);
                 }
             }
             Event::Fatal(message) => {
@@ -505,15 +498,23 @@ impl State {
         fx
     }
 
-    /// The commands' first runs are over (or were dropped): the first build starts,
-    /// with what changed meanwhile.
+    /// No build has started yet, and the `[[on_change]]` commands' first runs (or
+    /// their reruns) are not over: the first build waits for what they make.
+    fn first_build_waits(&self) -> bool {
+        self.next_build == 0
+            && self.pipeline.started()
+            && self.pipeline.busy()
+            && self.quitting.is_none()
+    }
+
+    /// The commands' first runs are over (or there are none): the first build starts,
+    /// with what changed meanwhile. (A build asked for meanwhile, `r`, was the first.)
     fn release_first_build(&mut self, now: Instant, fx: &mut Vec<Effect>) {
-        if !self.first_build_waits || self.pipeline.busy() || self.quitting.is_some() {
-            return;
-        }
-        self.first_build_waits = false;
-        if matches!(self.build, Build::Running { .. }) {
-            // Asked for meanwhile (`r`): that build is the first.
+        if self.next_build != 0
+            || !self.pipeline.started()
+            || self.pipeline.busy()
+            || self.quitting.is_some()
+        {
             return;
         }
         let files = match std::mem::replace(&mut self.build, Build::Idle) {
@@ -737,7 +738,7 @@ impl State {
         }
         self.pipeline.on_tick(&self.options, now, fx);
         if let Build::Settling { first, last, files } = &self.build {
-            if now >= self.settle_deadline(*first, *last) && !self.first_build_waits {
+            if now >= self.settle_deadline(*first, *last) && !self.first_build_waits() {
                 let files = files.iter().cloned().collect();
                 self.start_build(files, now, fx);
             }
@@ -1197,8 +1198,6 @@ impl State {
             }
             _ if self.quitting.is_some() => {}
             Command::Rebuild => {
-                // Asked for: it does not wait for the commands' first runs.
-                self.first_build_waits = false;
                 if let Build::Running { id, .. } = self.build {
                     fx.push(Effect::CancelBuild { id });
                     fx.push(Effect::Report(Report::BuildCancelled));
@@ -1251,7 +1250,6 @@ impl State {
             fx.push(Effect::CancelBuild { id });
         }
         self.build = Build::Idle;
-        self.first_build_waits = false;
         self.pipeline.quit(fx);
         self.drop_incoming(fx);
         match self.app {
@@ -1273,8 +1271,7 @@ impl State {
             && matches!(self.app, App::None | App::Ready { .. } | App::Exited { .. })
             && self.incoming.is_none()
             && self.restart_at.is_none()
-            && !self.pipeline.busy()
-            && !self.first_build_waits;
+            && !self.pipeline.busy();
         if self.quitting.is_none() && self.builds_finished >= n && settled {
             self.quit(0, now, fx);
         }

@@ -38,8 +38,8 @@ pub struct Task {
     pub run: TaskRun,
     /// The last run failed with these: shown over the page until a run succeeds.
     pub failed: Option<Vec<Diagnostic>>,
-    /// The last run that ended: whether it succeeded, and how long it took.
-    pub last: Option<(bool, Duration)>,
+    /// How long the last run that ended took (whether it failed is `failed`).
+    pub took: Option<Duration>,
     /// Until then what changes may still be its last run's writing (the watcher sees a
     /// file a little after it is written).
     quiet_until: Option<Instant>,
@@ -146,6 +146,11 @@ impl Pipeline {
         for i in 0..self.tasks.len() {
             self.start_task(i, BTreeSet::new(), now, fx);
         }
+    }
+
+    /// The first runs were started.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// A command runs or waits to.
@@ -362,7 +367,7 @@ impl Pipeline {
         };
         task.run = TaskRun::Idle;
         task.quiet_until = Some(now + options.output_latency);
-        task.last = Some((outcome.ok, outcome.duration));
+        task.took = Some(outcome.duration);
         let was_failing = task.failed.is_some();
         task.failed = (!outcome.ok).then(|| outcome.diagnostics.clone());
         fx.push(Effect::Report(Report::TaskFinished {
@@ -564,7 +569,7 @@ fn new_task((name, what): &(String, String)) -> Task {
         what: what.clone(),
         run: TaskRun::Idle,
         failed: None,
-        last: None,
+        took: None,
         quiet_until: None,
         outputs: BTreeSet::new(),
         inputs: BTreeSet::new(),
