@@ -128,10 +128,8 @@ pub fn start_sidecar(
         let _stdin = helper.child.stdin.take();
         let mut sink = ToolSink::new(id, tx);
         sink.sidecar = Some(name);
-        sink.early = Some(Vec::new());
         sink.helper_pid = helper.child.id().unwrap_or_default();
         let exit = collect::follow(&mut helper, &mut sink).await;
-        sink.flush();
         let status = collect::reap(&mut helper, &reaped, exit).await;
         say_dropped(&sink.tx, &mut sink.throttle);
         let output = sink.last.take();
@@ -152,13 +150,7 @@ struct ToolSink {
     /// A sidecar's name (`None` for a command).
     sidecar: Option<String>,
     helper_pid: u32,
-    /// A sidecar's lines that came before word that it started (its output and its
-    /// status come on different pipes): passed on after `SidecarStarted`.
-    early: Option<Vec<String>>,
 }
-
-/// At most this many of a sidecar's lines wait for word that it started.
-const EARLY_MAX: usize = 64;
 
 impl ToolSink {
     fn new(id: u64, tx: UnboundedSender<Event>) -> ToolSink {
@@ -170,25 +162,10 @@ impl ToolSink {
             last: LastLines::default(),
             sidecar: None,
             helper_pid: 0,
-            early: None,
-        }
-    }
-
-    /// Pass on the lines held back until the start was said.
-    fn flush(&mut self) {
-        for line in self.early.take().unwrap_or_default() {
-            self.pass(line);
         }
     }
 
     fn pass(&mut self, line: String) {
-        if let Some(early) = self.early.as_mut() {
-            if early.len() < EARLY_MAX {
-                early.push(line);
-                return;
-            }
-            self.flush();
-        }
         if self.sidecar.is_some() {
             self.last.push(&line);
         } else {
@@ -209,12 +186,10 @@ impl Sink for ToolSink {
     fn started(&mut self, pid: u32) {
         if self.sidecar.is_some() {
             let _ = self.tx.send(Event::SidecarStarted { id: self.id, pid });
-            self.flush();
         }
     }
 
     fn failed(&mut self, why: String) {
-        self.flush();
         self.pass(format!("hotrun: {why}"));
     }
 

@@ -62,21 +62,31 @@ pub async fn follow(helper: &mut Supervised, sink: &mut impl Sink) -> Option<Exi
     tokio::pin!(grace);
     let mut grace_set = false;
     let (mut out_open, mut err_open, mut status_open) = (true, true, status.is_some());
+    // Output and status come on different pipes: the first lines wait for word that
+    // the command started, so a sink hears of its start first.
+    let mut early = status_open.then(Vec::new);
     while out_open || err_open || status_open {
         tokio::select! {
             line = stdout.next(), if out_open => match line {
-                Some(line) => sink.line(Pipe::Stdout, line),
+                Some(line) => pass(&mut early, sink, Pipe::Stdout, line),
                 None => out_open = false,
             },
             line = stderr.next(), if err_open => match line {
-                Some(line) => sink.line(Pipe::Stderr, line),
+                Some(line) => pass(&mut early, sink, Pipe::Stderr, line),
                 None => err_open = false,
             },
             () = &mut grace, if grace_set => break,
             line = next_status(&mut status), if status_open => match line.as_deref().map(Status::parse) {
-                Some(Some(Status::Started(pid))) => sink.started(pid),
-                Some(Some(Status::Failed(why))) => sink.failed(why),
+                Some(Some(Status::Started(pid))) => {
+                    sink.started(pid);
+                    release(&mut early, sink);
+                }
+                Some(Some(Status::Failed(why))) => {
+                    release(&mut early, sink);
+                    sink.failed(why);
+                }
                 Some(Some(Status::Exited(s))) => {
+                    release(&mut early, sink);
                     exit = Some(s);
                     grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE);
                     grace_set = true;
@@ -84,6 +94,7 @@ pub async fn follow(helper: &mut Supervised, sink: &mut impl Sink) -> Option<Exi
                 Some(None) => {}
                 None => {
                     status_open = false;
+                    release(&mut early, sink);
                     if exit.is_none() {
                         // Its command died with it (parent-death signal); what that
                         // started is found and killed, and output it may still hold
@@ -98,7 +109,30 @@ pub async fn follow(helper: &mut Supervised, sink: &mut impl Sink) -> Option<Exi
             },
         }
     }
+    release(&mut early, sink);
     exit
+}
+
+/// At most this many lines wait for word that the command started.
+const EARLY_MAX: usize = 64;
+
+/// Pass `line` to the sink, or hold it while the start is not said yet.
+fn pass(early: &mut Option<Vec<(Pipe, String)>>, sink: &mut impl Sink, pipe: Pipe, line: String) {
+    if let Some(held) = early.as_mut() {
+        if held.len() < EARLY_MAX {
+            held.push((pipe, line));
+            return;
+        }
+        release(early, sink);
+    }
+    sink.line(pipe, line);
+}
+
+/// Pass on the lines held back; from now on lines go straight through.
+fn release(early: &mut Option<Vec<(Pipe, String)>>, sink: &mut impl Sink) {
+    for (pipe, line) in early.take().unwrap_or_default() {
+        sink.line(pipe, line);
+    }
 }
 
 /// Reap the helper and mark it reaped (so a stop request never signals a recycled
