@@ -387,6 +387,44 @@ fn what_a_generator_writes_never_runs_it_again() {
     }
 }
 
+#[test]
+fn every_editor_s_save_of_an_input_runs_the_command_once_with_what_was_saved() {
+    use hotrun_support::saves::{all_saves, save};
+    let dir = generator_project(r#"["styles/**"]"#);
+    let mut h = hotrun(dir.path()).start();
+    h.wait_for("task_finished", |e| e["name"] == "tailwind");
+    h.wait("app_started");
+    let (input, out) = (
+        dir.path().join("styles/in.css"),
+        dir.path().join("static/out.css"),
+    );
+    // The first save comes when nothing has run for a while, as a user's does: from
+    // then on the file is known as an input, and saves right after each run (these
+    // come the moment a run ends) always run it again.
+    std::thread::sleep(Duration::from_millis(600));
+    let from = h.cursor();
+    let saves = all_saves();
+    for (n, how) in saves.iter().enumerate() {
+        let text = format!("h1 {{ color: rgb({n}, 0, 0); }} /* save {n}: {how:?} */\n");
+        save(*how, &input, &text);
+        if let Err(last) = file_soon(&out, T, |t| t.contains(&text)) {
+            h.fail(&format!(
+                "{how:?}: the output never had the save; it has {last:?}"
+            ));
+        }
+        h.wait_for("task_finished", |e| e["name"] == "tailwind");
+    }
+    std::thread::sleep(RETRIGGER_WINDOW);
+    let runs = count(&h, from, named("task_started", "tailwind"));
+    if runs != saves.len() {
+        h.fail(&format!(
+            "{} saves made {runs} runs: {:#?}",
+            saves.len(),
+            h.events_since(from)
+        ));
+    }
+}
+
 /// A sidecar that says its child's pid, notes a graceful stop in `stopped.txt` and
 /// runs until stopped.
 const WATCHER: &str = r#"trap 'echo bye > stopped.txt; exit 0' TERM; sleep 1000 & echo "child $!"; while :; do sleep 0.1 & wait $!; done"#;

@@ -2065,3 +2065,21 @@ fn a_config_edit_runs_a_changed_command_anew_and_starts_the_sidecars_again() {
     )));
     assert!(!fx.iter().any(|e| matches!(e, Effect::StartSidecar { .. })));
 }
+
+#[test]
+fn a_known_input_saved_during_every_run_is_never_taken_for_output() {
+    // An editor saving every second while a slow generator runs: each save lands in a
+    // run, and each one still runs it again.
+    let t0 = Instant::now();
+    let mut st = pipeline_state();
+    let ready = boot_pipeline(&mut st, t0);
+    deliver(&mut st, changed(&["/p/styles/app.css"]), ready + ms(1000));
+    let mut id = tasks_started(&advance(&mut st, ready + ms(1100)))[0];
+    let mut at = ready + ms(1200);
+    for _ in 0..5 {
+        let fx = deliver(&mut st, changed(&["/p/styles/app.css"]), at);
+        assert!(fx.contains(&Effect::CancelTask { id }), "{fx:#?}");
+        id = tasks_started(&advance(&mut st, at + ms(100)))[0];
+        at += ms(200);
+    }
+}
