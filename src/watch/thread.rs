@@ -264,16 +264,17 @@ impl WatchThread {
                 break;
             }
             // The project's directory removed or renamed: nothing hotrun knows of it
-            // holds any more (its paths, its build, the app's directory).
-            if sorting {
-                let dir_gone = |r: &&PathBuf| !self.file_roots.contains(*r) && !r.is_dir();
-                if let Some(gone) = self.roots.iter().find(dir_gone) {
-                    let _ = self.tx.send(Event::Fatal(format!(
-                        "the project directory {} was removed or renamed: hotrun stops (start it again where the project is now)",
-                        gone.display()
-                    )));
-                    break;
-                }
+            // holds any more (its paths, its build, the app's directory). Looked at
+            // after every batch, and after every late look at held files too: the
+            // root's own removal may come after the batch that removed what was in it
+            // (a stat per root).
+            let dir_gone = |r: &&PathBuf| !self.file_roots.contains(*r) && !r.is_dir();
+            if let Some(gone) = self.roots.iter().find(dir_gone) {
+                let _ = self.tx.send(Event::Fatal(format!(
+                    "the project directory {} was removed or renamed: hotrun stops (start it again where the project is now)",
+                    gone.display()
+                )));
+                break;
             }
         }
         Ok(())
